@@ -1,0 +1,59 @@
+"""The one definition of the site's security headers: CSP and friends.
+
+Pure Python (no aws_cdk import): the CloudFront response headers policy (infra/constructs/site.py),
+the local gateway and the tests all build their headers here, so the cloud and the laptop
+serve the same policy.
+"""
+
+from urllib.parse import urlsplit
+
+HSTS_MAX_AGE_SECONDS = 2 * 365 * 24 * 60 * 60  # two years, the preload list's floor is one
+REFERRER_POLICY = "no-referrer"
+# Camera, microphone and screen capture for the site itself; nothing else, nobody else.
+PERMISSIONS_POLICY = (
+    "camera=(self), microphone=(self), display-capture=(self), "
+    "geolocation=(), payment=(), usb=(), interest-cohort=()"
+)
+
+
+def signaling_origin(signaling_url: str) -> str:
+    """``wss://abc.execute-api.eu-west-1.amazonaws.com/prod`` -> ``wss://abc.execute-api...com``."""
+    parts = urlsplit(signaling_url)
+    if parts.scheme not in ("ws", "wss") or not parts.netloc:
+        raise ValueError(f"signaling URL must be ws:// or wss:// with a host: {signaling_url!r}")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def content_security_policy(signaling_url: str) -> str:
+    """A strict CSP: own scripts and styles only, no inline code, WebSocket to signaling only."""
+    directives = [
+        ("default-src", "'none'"),
+        ("script-src", "'self'"),
+        ("style-src", "'self'"),
+        ("img-src", "'self' data:"),
+        ("media-src", "'self' blob:"),
+        ("connect-src", f"'self' {signaling_origin(signaling_url)}"),
+        ("manifest-src", "'self'"),
+        ("base-uri", "'none'"),
+        ("form-action", "'self'"),
+        ("frame-ancestors", "'none'"),
+        ("object-src", "'none'"),
+    ]
+    return "; ".join(f"{name} {value}" for name, value in directives)
+
+
+def security_headers(signaling_url: str, *, https: bool = True) -> dict[str, str]:
+    """Every security header the site is served with. HSTS only makes sense over HTTPS."""
+    headers = {
+        "Content-Security-Policy": content_security_policy(signaling_url),
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": REFERRER_POLICY,
+        "Permissions-Policy": PERMISSIONS_POLICY,
+        "Cross-Origin-Opener-Policy": "same-origin",
+    }
+    if https:
+        headers["Strict-Transport-Security"] = (
+            f"max-age={HSTS_MAX_AGE_SECONDS}; includeSubDomains; preload"
+        )
+    return headers
