@@ -12,7 +12,7 @@ REFERRER_POLICY = "no-referrer"
 # Camera, microphone and screen capture for the site itself; nothing else, nobody else.
 PERMISSIONS_POLICY = (
     "camera=(self), microphone=(self), display-capture=(self), "
-    "geolocation=(), payment=(), usb=(), interest-cohort=()"
+    "geolocation=(), payment=(), usb=()"
 )
 
 
@@ -26,13 +26,22 @@ def signaling_origin(signaling_url: str) -> str:
 
 def content_security_policy(signaling_url: str) -> str:
     """A strict CSP: own scripts and styles only, no inline code, WebSocket to signaling only."""
+    return content_security_policy_for_origin(signaling_origin(signaling_url))
+
+
+def content_security_policy_for_origin(origin: str) -> str:
+    """The CSP for an already known signaling origin (``wss://host``), taken verbatim.
+
+    For callers whose origin is not a parsable string yet, e.g. the CDK stack, where it holds
+    deploy-time tokens: the text around ``origin`` is the same as ``content_security_policy``'s.
+    """
     directives = [
         ("default-src", "'none'"),
         ("script-src", "'self'"),
         ("style-src", "'self'"),
         ("img-src", "'self' data:"),
         ("media-src", "'self' blob:"),
-        ("connect-src", f"'self' {signaling_origin(signaling_url)}"),
+        ("connect-src", f"'self' {origin}"),
         ("manifest-src", "'self'"),
         ("base-uri", "'none'"),
         ("form-action", "'self'"),
@@ -44,8 +53,13 @@ def content_security_policy(signaling_url: str) -> str:
 
 def security_headers(signaling_url: str, *, https: bool = True) -> dict[str, str]:
     """Every security header the site is served with. HSTS only makes sense over HTTPS."""
+    return security_headers_for_origin(signaling_origin(signaling_url), https=https)
+
+
+def security_headers_for_origin(origin: str, *, https: bool = True) -> dict[str, str]:
+    """``security_headers`` for an already known signaling origin (may hold CDK tokens)."""
     headers = {
-        "Content-Security-Policy": content_security_policy(signaling_url),
+        "Content-Security-Policy": content_security_policy_for_origin(origin),
         "X-Content-Type-Options": "nosniff",
         "X-Frame-Options": "DENY",
         "Referrer-Policy": REFERRER_POLICY,

@@ -4,10 +4,11 @@ Imported by the Lambda code (store), the CDK table construct and the local stack
 schema exists once. Plain constants only: this module imports nothing.
 
 Items (all in one table, keyed by a partition key and a sort key, both strings):
-- room:        pk ``ROOM#<room>``      sk ``ROOM``  the member map and a version (capacity, listing)
-- peer:        pk ``PEER#<peer id>``   sk ``PEER``  where a peer is: room and connection (signal lookup)
-- connection:  pk ``CONN#<conn id>``   sk ``CONN``  who a connection is: room and peer (every route)
-Every item carries ``expiresAt`` (epoch seconds) for DynamoDB's TTL.
+- room:       pk ``ROOM#<room>``     sk ``ROOM``  ``room``, ``v`` (version, bumped by every
+  write), ``members`` (map peer id -> {name, conn, sess (SHA-256 of the session), joined})
+- peer:       pk ``PEER#<peer id>``  sk ``PEER``  ``room``, ``conn`` (where a signal goes)
+- connection: pk ``CONN#<conn id>``  sk ``CONN``  ``room``, ``peer`` (who a connection is)
+Every item carries ``expiresAt`` (epoch seconds) for DynamoDB's TTL. See docs/table-design.md.
 """
 
 PARTITION_KEY = "pk"

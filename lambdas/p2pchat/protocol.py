@@ -1,0 +1,174 @@
+"""Protocol v1: the one definition of every message's shape, the limits and the error codes.
+
+Client frames are discriminated on ``action``, server frames on ``type``. Documented in
+docs/protocol.md; ``frontend/js/protocol.js`` mirrors the names and limits. Imports only pydantic.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+
+# ---- limits -------------------------------------------------------------------------------
+DEFAULT_MAX_PEERS = 2  # the seed's 1:1 call
+MAX_PEERS_LIMIT = 8  # the data model and protocol hold up to this many members per room
+MAX_SIGNAL_BYTES = 16 * 1024  # `data` of a signal, serialized as compact UTF-8 JSON
+MAX_NAME_CHARS = 40  # after trimming, in Unicode code points
+ROOM_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+SESSION_PATTERN = r"^[A-Za-z0-9_-]{22,64}$"  # at least 128 bits of URL-safe base64
+PEER_ID_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"  # what the server hands out (22 characters)
+
+# Unicode general categories refused in names: controls, format characters (bidirectional
+# overrides, zero-width spaces, BOM...), surrogates, private use, unassigned, and line or
+# paragraph separators. The zero-width joiner (U+200D, category Cf) stays allowed because
+# emoji sequences such as 👩‍💻 need it.
+REFUSED_NAME_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+ALLOWED_FORMAT_CHARS = frozenset({"\u200d"})
+
+
+class ErrorCode(StrEnum):
+    """Stable error codes of the `error` frame."""
+
+    BAD_REQUEST = "bad-request"
+    UNKNOWN_ACTION = "unknown-action"
+    ROOM_FULL = "room-full"
+    NOT_IN_ROOM = "not-in-room"
+    UNKNOWN_PEER = "unknown-peer"
+    INTERNAL = "internal"
+
+
+def clean_name(value: str) -> str:
+    """Trim a display name and refuse what must not be shown; raises ValueError."""
+    name = unicodedata.normalize("NFC", value.strip())
+    if not 1 <= len(name) <= MAX_NAME_CHARS:
+        raise ValueError(f"name must be 1 to {MAX_NAME_CHARS} characters")
+    for char in name:
+        if (
+            unicodedata.category(char) in REFUSED_NAME_CATEGORIES
+            and char not in ALLOWED_FORMAT_CHARS
+        ):
+            raise ValueError("name contains a control or invisible character")
+    return name
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON, as posted to connections. Refuses NaN/Infinity (not JSON)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def signal_data_size(data: dict[str, Any]) -> int:
+    """Bytes of `data` once serialized; raises ValueError for what JSON cannot carry."""
+    try:
+        return len(dumps(data).encode("utf-8"))
+    except UnicodeEncodeError as exc:  # a lone surrogate
+        raise ValueError("data is not valid Unicode") from exc
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+# ---- client to server -----------------------------------------------------------------------
+class Join(_Frame):
+    action: Literal["join"]
+    room: Annotated[str, Field(pattern=ROOM_PATTERN)]
+    name: str
+    session: Annotated[str, Field(pattern=SESSION_PATTERN)] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return clean_name(value)
+
+
+class Signal(_Frame):
+    action: Literal["signal"]
+    to: Annotated[str, Field(pattern=PEER_ID_PATTERN)]
+    data: dict[str, Any]
+
+    @field_validator("data")
+    @classmethod
+    def _data(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if signal_data_size(value) > MAX_SIGNAL_BYTES:
+            raise ValueError(f"data is larger than {MAX_SIGNAL_BYTES} bytes")
+        return value
+
+
+class Leave(_Frame):
+    action: Literal["leave"]
+
+
+class Ping(_Frame):
+    action: Literal["ping"]
+
+
+ClientMessage = Annotated[Join | Signal | Leave | Ping, Field(discriminator="action")]
+CLIENT_ACTIONS = frozenset({"join", "signal", "leave", "ping"})
+FIELDS_BY_ACTION = {
+    "join": frozenset(Join.model_fields),
+    "signal": frozenset(Signal.model_fields),
+    "leave": frozenset(Leave.model_fields),
+    "ping": frozenset(Ping.model_fields),
+}
+client_message_adapter: TypeAdapter[Join | Signal | Leave | Ping] = TypeAdapter(ClientMessage)
+
+
+# ---- server to client -----------------------------------------------------------------------
+class PeerInfo(_Frame):
+    id: str
+    name: str
+
+
+class Joined(_Frame):
+    type: Literal["joined"] = "joined"
+    room: str
+    you: str
+    peers: list[PeerInfo]
+    iceServers: list[dict[str, Any]]
+
+
+class PeerJoined(_Frame):
+    type: Literal["peer-joined"] = "peer-joined"
+    peer: PeerInfo
+    resumed: bool
+
+
+class Relayed(_Frame):
+    """The `signal` frame as the addressee receives it; `from` is stamped by the server."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+    type: Literal["signal"] = "signal"
+    from_: str = Field(alias="from")
+    data: dict[str, Any]
+
+
+class PeerLeft(_Frame):
+    type: Literal["peer-left"] = "peer-left"
+    peer: str
+
+
+class Pong(_Frame):
+    type: Literal["pong"] = "pong"
+
+
+class Error(_Frame):
+    type: Literal["error"] = "error"
+    code: ErrorCode
+    message: str
+
+
+ServerMessage = Annotated[
+    Joined | PeerJoined | Relayed | PeerLeft | Pong | Error, Field(discriminator="type")
+]
+server_message_adapter: TypeAdapter[Joined | PeerJoined | Relayed | PeerLeft | Pong | Error] = (
+    TypeAdapter(ServerMessage)
+)
+
+
+def encode(message: Joined | PeerJoined | Relayed | PeerLeft | Pong | Error) -> bytes:
+    """The text frame posted to a connection."""
+    return dumps(message.model_dump(mode="json", by_alias=True)).encode("utf-8")

@@ -1,0 +1,156 @@
+"""Pure membership rules: who may join, who a join replaces, where a signal may go.
+
+Knows nothing of API Gateway or DynamoDB: it takes the state the store read and returns
+decisions as data (or raises a typed domain error). Imports only protocol and errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, replace
+
+from .errors import NotInRoom, UnknownPeer
+from .protocol import PeerInfo
+
+
+def session_hash(session: str | None) -> str | None:
+    """What is stored of a session token: its SHA-256, never the token itself."""
+    if session is None:
+        return None
+    return hashlib.sha256(session.encode("ascii")).hexdigest()
+
+
+def new_peer_id() -> str:
+    """A random peer id: 128 bits, URL-safe, 22 characters. Never derived from a connection."""
+    return secrets.token_urlsafe(16)
+
+
+@dataclass(frozen=True)
+class Member:
+    peer_id: str
+    name: str
+    conn: str
+    sess: str | None  # SHA-256 of the session token, if the client sent one
+    joined: int  # epoch milliseconds of the first join; orders the `peers` list
+
+    def info(self) -> PeerInfo:
+        return PeerInfo(id=self.peer_id, name=self.name)
+
+
+@dataclass(frozen=True)
+class RoomState:
+    """A room as read. version 0 means the room item does not exist yet."""
+
+    room: str
+    version: int
+    members: tuple[Member, ...]
+
+    def member(self, peer_id: str) -> Member | None:
+        return next((m for m in self.members if m.peer_id == peer_id), None)
+
+    def others(self, peer_id: str) -> tuple[Member, ...]:
+        """Every member but one, oldest first."""
+        return tuple(m for m in oldest_first(self.members) if m.peer_id != peer_id)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One membership as the CONN and PEER items hold it: connection, room, peer."""
+
+    conn: str
+    room: str
+    peer_id: str
+
+
+@dataclass(frozen=True)
+class JoinPlan:
+    """Write `members` if the room is still at `expected_version`.
+
+    `replaced_conn` is the previous connection of a resumed member (to delete and close).
+    """
+
+    room: str
+    expected_version: int
+    members: tuple[Member, ...]
+    joiner: Member
+    resumed: bool
+    replaced_conn: str | None
+
+    def others(self) -> tuple[Member, ...]:
+        return tuple(m for m in oldest_first(self.members) if m.peer_id != self.joiner.peer_id)
+
+
+@dataclass(frozen=True)
+class Full:
+    """The room has no free place; `members` are the ones to check for gone connections."""
+
+    members: tuple[Member, ...]
+
+
+def oldest_first(members: tuple[Member, ...]) -> tuple[Member, ...]:
+    return tuple(sorted(members, key=lambda m: (m.joined, m.peer_id)))
+
+
+def must_leave_first(current: Binding | None, state: RoomState, sess: str | None) -> bool:
+    """A connection already in a room leaves it before joining, unless it is resuming itself."""
+    if current is None:
+        return False
+    if current.room != state.room or sess is None:
+        return True
+    member = state.member(current.peer_id)
+    return member is None or member.sess != sess
+
+
+def decide_join(
+    state: RoomState,
+    *,
+    conn: str,
+    name: str,
+    sess: str | None,
+    capacity: int,
+    now_ms: int,
+    peer_id: str,
+) -> JoinPlan | Full:
+    """Resume the member with this session, else admit a new member if there is room."""
+    if sess is not None:
+        for member in state.members:
+            if member.sess == sess:
+                joiner = replace(member, conn=conn, name=name)
+                members = tuple(joiner if m is member else m for m in state.members)
+                return JoinPlan(
+                    room=state.room,
+                    expected_version=state.version,
+                    members=members,
+                    joiner=joiner,
+                    resumed=True,
+                    replaced_conn=member.conn if member.conn != conn else None,
+                )
+    if len(state.members) >= capacity:
+        return Full(members=oldest_first(state.members))
+    joiner = Member(peer_id=peer_id, name=name, conn=conn, sess=sess, joined=now_ms)
+    return JoinPlan(
+        room=state.room,
+        expected_version=state.version,
+        members=(*state.members, joiner),
+        joiner=joiner,
+        resumed=False,
+        replaced_conn=None,
+    )
+
+
+@dataclass(frozen=True)
+class Route:
+    """A signal's way: stamped with the sender's peer id, posted to the addressee only."""
+
+    from_peer: str
+    to: Binding
+
+
+def route_signal(sender: Binding | None, addressee: Binding | None) -> Route:
+    """Where a signal goes: only to another member of the sender's room, at this moment."""
+    if sender is None:
+        raise NotInRoom()
+    if addressee is None or addressee.room != sender.room or addressee.peer_id == sender.peer_id:
+        raise UnknownPeer()
+    return Route(from_peer=sender.peer_id, to=addressee)
