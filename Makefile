@@ -10,12 +10,13 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help deps run test lint synth bench clean
+.PHONY: help deps run test lint synth bench bootstrap deploy destroy clean
 
 help:
 	@echo "make run    start the product at http://localhost:$(PORT) (Ctrl-C stops it)"
 	@echo "make test   install what the tests need and run every test"
 	@echo "make synth  synthesize the CDK app offline into cdk.out/"
+	@echo "make deploy deploy to the AWS account of your credentials (STAGE=prod for prod)"
 	@echo "make bench  run the benchmarks (results: docs/benchmarks.md)"
 	@echo "make lint   ruff"
 
@@ -46,6 +47,17 @@ test: deps
 
 synth: deps
 	npx --no-install cdk synth -q
+
+# Deployment (needs AWS credentials; see docs/deploy.md). STAGE=dev (default) or prod.
+CDK_STAGE := $(if $(STAGE),-c stage=$(STAGE))
+bootstrap: deps
+	npx --no-install cdk bootstrap
+
+deploy: deps
+	npx --no-install cdk deploy $(CDK_STAGE)
+
+destroy: deps
+	npx --no-install cdk destroy $(CDK_STAGE)
 
 bench: deps
 	@scripts/ensure-tools.sh java chromium coturn
