@@ -7,14 +7,12 @@ same methods. A gone connection (HTTP 410, GoneException) is reported as data, n
 
 from __future__ import annotations
 
-import threading
 from enum import Enum
 from typing import Any, Protocol
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from .aws_clients import cached_client
 from .observability import logger
 from .protocol import Error, Joined, PeerJoined, PeerLeft, Pong, Relayed, encode
 
@@ -76,30 +74,6 @@ def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", "unknown"))
 
 
-_clients: dict[tuple[str, str], Any] = {}
-_clients_lock = threading.Lock()
-
-
 def management_client(endpoint: str, region: str) -> Poster:
-    """One boto3 Management API client per endpoint, per container."""
-    key = (endpoint, region)
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            client = boto3.session.Session().client(
-                "apigatewaymanagementapi",
-                endpoint_url=endpoint,
-                region_name=region,
-                config=Config(
-                    connect_timeout=2,
-                    read_timeout=5,
-                    retries={"mode": "standard", "max_attempts": 3},
-                ),
-            )
-            _clients[key] = client
-        return client
-
-
-def clear_client_cache() -> None:
-    with _clients_lock:
-        _clients.clear()
+    """The Management API client for one endpoint (https://{domainName}/{stage})."""
+    return cached_client("apigatewaymanagementapi", endpoint, region, max_attempts=3)

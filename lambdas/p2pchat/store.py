@@ -9,16 +9,14 @@ No Scan, no Query over more than one room.
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from . import table_spec as spec
+from .aws_clients import cached_client
 from .rooms import Binding, JoinPlan, Member, RoomState
 
 PK, SK, TTL = spec.PARTITION_KEY, spec.SORT_KEY, spec.TTL_ATTRIBUTE
@@ -275,30 +273,6 @@ class Store:
         return None
 
 
-_clients: dict[tuple[str | None, str], Any] = {}
-_clients_lock = threading.Lock()
-
-
 def dynamodb_client(endpoint: str | None, region: str) -> Any:
-    """One boto3 DynamoDB client per endpoint, per container (DYNAMODB_ENDPOINT when set)."""
-    key = (endpoint, region)
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            client = boto3.session.Session().client(
-                "dynamodb",
-                endpoint_url=endpoint,
-                region_name=region,
-                config=Config(
-                    connect_timeout=2,
-                    read_timeout=5,
-                    retries={"mode": "standard", "max_attempts": 4},
-                ),
-            )
-            _clients[key] = client
-        return client
-
-
-def clear_client_cache() -> None:
-    with _clients_lock:
-        _clients.clear()
+    """The DynamoDB client (DYNAMODB_ENDPOINT when set)."""
+    return cached_client("dynamodb", endpoint, region, max_attempts=4)
