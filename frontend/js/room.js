@@ -1,0 +1,555 @@
+// The room's composition root: the only module that knows signaling, peers, media and UI.
+//
+// Who connects to whom: the newcomer (whoever receives `joined` with peers listed) creates
+// one Peer per listed member and says hello; a member creates its Peer when that hello (or
+// any first signal) arrives. Who is polite: the peer with the lexicographically smaller id.
+// Peer-level messages, besides the Peer's own {hello, sdp, ice}:
+//   {kind:'state', v, camera, mic}   this side's camera/microphone, newest v wins
+//   {kind:'bye'}                     leaving on purpose: drop the connection now
+// See docs/frontend.md for the reconnect design.
+
+import { cleanName, ErrorCode, join, leave, MessageType, signal } from './protocol.js';
+import {
+  forgetSession,
+  releaseSession,
+  roomFromLocation,
+  roomUrl,
+  sessionToken,
+} from './invite.js';
+import { openLocalMedia } from './media.js';
+import { Peer } from './peer.js';
+import { savedMedia, saveMedia, savedName, saveName } from './prefs.js';
+import { SignalingClient } from './signaling.js';
+import { RoomView } from './ui.js';
+
+const OUTBOX_LIMIT = 500;
+const PEER_KINDS = new Set(['hello', 'sdp', 'ice']);
+
+const view = new RoomView(document);
+const state = {
+  room: null,
+  name: null,
+  me: null, // my peer id in this room (from `joined`)
+  iceServers: [],
+  joined: false, // the current socket holds a membership
+  everJoined: false,
+  left: false,
+  media: null,
+  wanted: savedMedia(),
+  members: new Set(), // ids the server says are in the room with me
+  names: new Map(), // id -> display name
+  peers: new Map(), // id -> Peer (one RTCPeerConnection per remote peer)
+  away: new Set(), // ids the server lost while our media connection still runs
+  held: new Map(), // id -> signals waiting for an away peer to come back
+  remoteMedia: new Map(), // id -> {v, camera, mic}
+  outbox: [], // signals waiting for a membership
+  early: [], // signals received before `joined`
+  stateVersion: 0,
+  rejoinPending: false,
+};
+let sig = null;
+const trace = []; // the last events, for debugging a call (window.p2pchat.trace)
+function note(...items) {
+  trace.push(`${Math.round(performance.now())} ${items.join(' ')}`);
+  if (trace.length > 300) trace.shift();
+}
+let session = null; // this tab's secret for the room: kept out of the debug handle
+
+// ---- start ------------------------------------------------------------------------------
+const parsed = roomFromLocation();
+if (parsed.error) {
+  view.fatal('This room link does not work', `${parsed.error} Check the link you were sent, or start a new room from the lobby.`);
+} else {
+  start(parsed.room);
+}
+
+function start(room) {
+  state.room = room;
+  session = sessionToken(room);
+  view.setRoom(room);
+  view.banner('Connecting…');
+  // The camera and the socket open in parallel; neither waits for the other.
+  openLocalMedia().then(onMedia);
+  fetch('config.json', { cache: 'no-store' })
+    .then((response) => {
+      if (!response.ok) throw new Error(`config.json: HTTP ${response.status}`);
+      return response.json();
+    })
+    .then((config) => {
+      const url = String(config.signalingUrl ?? '');
+      if (!/^wss?:\/\//.test(url)) throw new Error('config.json: signalingUrl must be ws(s)://');
+      connect(url);
+    })
+    .catch((error) => {
+      console.error(error);
+      shutdown();
+      view.fatal('P2PChat cannot start', 'The app could not load its settings. Check your connection and reload the page.');
+    });
+  const stored = cleanName(savedName());
+  if (stored.name) {
+    setName(stored.name);
+  } else {
+    view.askName(room, '');
+  }
+}
+
+view.on('name', ({ name: raw }) => {
+  const { name, error } = cleanName(raw);
+  if (error) {
+    view.gateError(error);
+    return;
+  }
+  saveName(name);
+  setName(name);
+});
+
+function setName(name) {
+  state.name = name;
+  view.closeGate();
+  view.showCall();
+  renderLocal();
+  sendJoin();
+}
+
+function connect(url) {
+  if (state.left) return;
+  sig = new SignalingClient(url);
+  sig.addEventListener('open', () => sendJoin());
+  sig.addEventListener('message', (event) => onServerMessage(event.detail));
+  sig.addEventListener('down', (event) => {
+    state.joined = false;
+    if (state.left) return;
+    const seconds = Math.max(1, Math.round(event.detail.retryInMs / 1000));
+    const call = state.peers.size ? ' Your call continues meanwhile.' : '';
+    view.banner(`Lost the connection to the server. Reconnecting in ${seconds} s…${call}`, 'warn');
+  });
+  sig.connect();
+}
+
+function sendJoin() {
+  if (!sig || !sig.isOpen || !state.name || state.left) return;
+  sig.send(join(state.room, state.name, session));
+}
+
+// ---- server messages --------------------------------------------------------------------
+function onServerMessage(message) {
+  if (message.type === MessageType.SIGNAL && message.data?.kind === 'bye-ack') {
+    onSignal(message.from, message.data); // still listening while leaving
+    return;
+  }
+  if (state.left) return;
+  const about =
+    message.type === MessageType.SIGNAL
+      ? `${message.from} ${message.data?.kind}`
+      : JSON.stringify(message.peer ?? message.code ?? message.you ?? '');
+  note('in', message.type, about);
+  switch (message.type) {
+    case MessageType.JOINED:
+      onJoined(message);
+      break;
+    case MessageType.PEER_JOINED:
+      onPeerJoined(message.peer, message.resumed);
+      break;
+    case MessageType.SIGNAL:
+      if (state.joined) onSignal(message.from, message.data);
+      else state.early.push(message);
+      break;
+    case MessageType.PEER_LEFT:
+      state.members.delete(message.peer);
+      peerGone(message.peer, { bye: false });
+      break;
+    case MessageType.ERROR:
+      onError(message);
+      break;
+    default: // pong: any frame already counts as a sign of life
+  }
+}
+
+function onJoined(message) {
+  const reconnect = state.everJoined;
+  state.joined = true;
+  state.everJoined = true;
+  state.rejoinPending = false;
+  state.me = message.you;
+  state.iceServers = Array.isArray(message.iceServers) ? message.iceServers : [];
+  sig.markHealthy();
+  view.banner(null);
+  state.members = new Set(message.peers.map((peer) => peer.id));
+  for (const { id, name } of message.peers) {
+    state.names.set(id, name);
+    view.setRemoteName(id, name);
+  }
+  // Whoever the server no longer lists left while we were away.
+  for (const id of [...state.peers.keys()]) {
+    if (!state.members.has(id)) peerGone(id, { bye: false });
+  }
+  for (const { id } of message.peers) {
+    const peer = state.peers.get(id);
+    if (peer) {
+      peer.hello(); // still here (maybe under a new id of ours): the epoch tells them
+    } else {
+      createPeer(id).hello();
+    }
+  }
+  sendState();
+  const queued = state.outbox.splice(0);
+  for (const item of queued) relay(item.peer ? item.peer.remoteId : item.to, item.data, item.peer);
+  for (const early of state.early.splice(0)) onSignal(early.from, early.data);
+  if (reconnect) view.notify('Reconnected to the server');
+}
+
+function onPeerJoined(peer, resumed) {
+  const { id, name } = peer;
+  state.members.add(id);
+  state.names.set(id, name);
+  view.setRemoteName(id, name);
+  if (resumed || state.peers.has(id)) comeBack(id);
+  sendState(id); // a reloaded page forgot our camera/microphone state
+}
+
+function onSignal(from, data) {
+  if (!data || typeof data !== 'object') return;
+  if (data.kind === 'bye-ack') {
+    byeAcks.delete(from);
+    if (byeAcks.size === 0) byeAcked();
+    return;
+  }
+  if (data.kind === 'bye') {
+    if (state.joined) sig.send(signal(from, { kind: 'bye-ack' }));
+    // Only for the connection it was said on: a late bye must not end a newer one.
+    const peer = state.peers.get(from);
+    if (peer && peer.remoteEpoch && data.epoch && peer.remoteEpoch !== data.epoch) return;
+    peerGone(from, { bye: true });
+    return;
+  }
+  if (data.kind === 'state') {
+    onRemoteMedia(from, data);
+    return;
+  }
+  if (!PEER_KINDS.has(data.kind) || typeof data.epoch !== 'string') return;
+  state.members.add(from);
+  let peer = state.peers.get(from);
+  if (!peer) {
+    // A connection we already have, under the id the other side had before it lost the
+    // server and joined again? Then it is the same call: keep it, under the new id.
+    peer = [...state.peers.values()].find((p) => p.remoteEpoch === data.epoch);
+    if (peer) rekey(peer, from);
+    else if (data.to) {
+      // Addressed to a connection of ours that no longer exists (we dropped it while the
+      // server had lost them): start afresh; our hello (to: null) makes them start afresh too.
+      createPeer(from).hello();
+      comeBack(from);
+      return;
+    } else {
+      peer = createPeer(from, data.epoch, { answering: true });
+      peer.hello();
+      view.notify(`${displayName(from)} joined`);
+    }
+  }
+  comeBack(from);
+  const verdict = peer.classify(data);
+  if (verdict !== 'accept') note('verdict', verdict, from, data.epoch, data.to);
+  if (verdict === 'drop') return;
+  if (verdict === 'reset') {
+    // The other side started over (a reload): a fresh connection, same tile.
+    peer.close();
+    state.peers.delete(from);
+    peer = createPeer(from, data.epoch, { answering: true });
+    peer.hello();
+  }
+  peer.receive(data);
+}
+
+function onError({ code, message }) {
+  if (code === ErrorCode.ROOM_FULL) {
+    shutdown();
+    view.fatal('This room is full', 'Two people are already in this call. Ask them for a new invite link, or start your own room.');
+  } else if (code === ErrorCode.NOT_IN_ROOM) {
+    // The server forgot this connection's membership: join again, once at a time.
+    state.joined = false;
+    if (!state.rejoinPending) {
+      state.rejoinPending = true;
+      sendJoin();
+    }
+  } else if (code === ErrorCode.BAD_REQUEST && !state.everJoined) {
+    shutdown();
+    view.fatal('Could not join this room', String(message || 'The server refused the request.'));
+  } else {
+    console.warn('signaling error', code, message); // unknown-peer: a peer-left follows
+  }
+}
+
+// ---- peers ------------------------------------------------------------------------------
+function createPeer(id, remoteEpoch = null, { answering = false } = {}) {
+  note('create', id, remoteEpoch);
+  const peer = new Peer({
+    remoteId: id,
+    polite: state.me < id,
+    iceServers: state.iceServers,
+    remoteEpoch,
+    send: (data) => relay(peer.remoteId, data, peer),
+    log: (...items) => note('pc', id.slice(0, 4), ...items),
+  });
+  state.peers.set(id, peer);
+  note('epoch', peer.epoch, 'polite', peer.polite);
+  const current = () => state.peers.get(peer.remoteId) === peer;
+  view.addRemote(id, state.names.get(id));
+  view.setRemoteStatus(id, 'connecting');
+  view.setRemoteMedia(id, state.remoteMedia.get(id) ?? { camera: true, mic: true });
+  peer.addEventListener('track', (event) => {
+    if (current()) view.setRemoteStream(peer.remoteId, event.detail.stream);
+  });
+  peer.addEventListener('connectionstate', (event) => {
+    if (current()) onPeerConnection(peer, event.detail.state);
+  });
+  peer.addEventListener('failed', (event) => {
+    if (!current() || state.away.has(peer.remoteId)) return;
+    view.setRemoteStatus(peer.remoteId, 'failed');
+    const why = event.detail.reason === 'timeout' ? 'could not be established' : 'was lost';
+    view.notify(`The connection to ${displayName(peer.remoteId)} ${why}. Press Retry.`);
+  });
+  peer.addEventListener('error', (event) => {
+    note('peer-error', String(event.detail.error));
+    console.warn('peer', event.detail.error);
+  });
+  if (answering) peer.holdLocalUntilOffer();
+  if (state.media) peer.setLocalStream(state.media.stream);
+  return peer;
+}
+
+function onPeerConnection(peer, connectionState) {
+  const id = peer.remoteId;
+  if (state.away.has(id) && connectionState !== 'connected') {
+    removePeer(id); // no server and no media: they are gone
+    view.notify(`${displayName(id)} left`);
+    return;
+  }
+  const status = {
+    new: 'connecting',
+    connecting: 'connecting',
+    connected: 'connected',
+    disconnected: 'reconnecting',
+    failed: 'failed',
+  }[connectionState];
+  if (status) view.setRemoteStatus(id, status);
+}
+
+function relay(to, data, peer = null) {
+  if (state.left) return;
+  if (state.away.has(to)) {
+    if (!state.held.has(to)) state.held.set(to, []);
+    state.held.get(to).push({ data, peer });
+    return;
+  }
+  if (state.joined && sig.send(signal(to, data))) return;
+  state.outbox.push({ to, data, peer });
+  if (state.outbox.length > OUTBOX_LIMIT) state.outbox.shift();
+}
+
+function comeBack(id) {
+  if (!state.away.delete(id)) return;
+  const held = state.held.get(id) ?? [];
+  state.held.delete(id);
+  const peer = state.peers.get(id);
+  if (peer) view.setRemoteStatus(id, peer.connectionState === 'connected' ? 'connected' : 'connecting');
+  for (const item of held) relay(id, item.data, item.peer);
+}
+
+function rekey(peer, newId) {
+  const oldId = peer.remoteId;
+  note('rekey', oldId, newId);
+  state.peers.delete(oldId);
+  peer.remoteId = newId;
+  state.peers.set(newId, peer);
+  view.rekeyRemote(oldId, newId);
+  if (!state.names.has(newId) && state.names.has(oldId)) state.names.set(newId, state.names.get(oldId));
+  view.setRemoteName(newId, state.names.get(newId));
+  const media = state.remoteMedia.get(newId) ?? state.remoteMedia.get(oldId);
+  if (media) {
+    state.remoteMedia.set(newId, media);
+    view.setRemoteMedia(newId, media);
+  }
+  const held = state.held.get(oldId) ?? [];
+  state.held.delete(oldId);
+  if (state.away.delete(oldId)) state.away.add(newId);
+  state.held.set(newId, held);
+}
+
+function peerGone(id, { bye }) {
+  const peer = state.peers.get(id);
+  note('gone', id, bye, peer?.connectionState);
+  if (peer && !bye && peer.connectionState === 'connected') {
+    // The server lost them, but our media still flows: keep the call and wait.
+    state.away.add(id);
+    view.setRemoteStatus(id, 'away');
+    return;
+  }
+  if (!peer) return;
+  removePeer(id);
+  view.notify(`${displayName(id)} left. This room waits for someone to join.`);
+}
+
+function removePeer(id) {
+  const peer = state.peers.get(id);
+  if (peer) peer.close();
+  state.peers.delete(id);
+  state.away.delete(id);
+  state.held.delete(id);
+  state.remoteMedia.delete(id);
+  view.removeRemote(id);
+}
+
+function displayName(id) {
+  return state.names.get(id) ?? 'The other person';
+}
+
+view.on('retry', ({ id }) => {
+  const peer = state.peers.get(id);
+  if (!peer) return;
+  view.setRemoteStatus(id, 'connecting');
+  if (peer.pc.signalingState === 'stable' && peer.pc.remoteDescription) {
+    peer.restartIce();
+  } else {
+    // Negotiation itself is stuck: start a fresh connection; the other side follows.
+    peer.close();
+    state.peers.delete(id);
+    createPeer(id).hello();
+  }
+});
+
+// ---- local media ------------------------------------------------------------------------
+function onMedia(media) {
+  if (state.left) {
+    media.stop();
+    return;
+  }
+  state.media = media;
+  media.setEnabled('video', state.wanted.camera);
+  media.setEnabled('audio', state.wanted.mic);
+  view.setLocalStream(media.stream);
+  view.mediaProblem(media.problem);
+  renderLocal();
+  for (const peer of state.peers.values()) peer.setLocalStream(media.stream);
+  sendState();
+}
+
+function localState() {
+  const media = state.media;
+  return {
+    camera: media ? media.isEnabled('video') : state.wanted.camera,
+    mic: media ? media.isEnabled('audio') : state.wanted.mic,
+    hasCamera: media ? media.has('video') : true,
+    hasMic: media ? media.has('audio') : true,
+  };
+}
+
+function renderLocal() {
+  view.setLocalMedia({ ...localState(), name: state.name });
+}
+
+function sendState(onlyTo = null) {
+  if (!state.joined) return;
+  state.stateVersion = Math.max(state.stateVersion + 1, Date.now());
+  const { camera, mic } = localState();
+  const data = { kind: 'state', v: state.stateVersion, camera, mic };
+  for (const id of onlyTo ? [onlyTo] : state.members) relay(id, data);
+}
+
+function onRemoteMedia(from, data) {
+  if (!Number.isFinite(data.v)) return;
+  const previous = state.remoteMedia.get(from);
+  if (previous && previous.v >= data.v) return; // out of order: older news
+  const media = { v: data.v, camera: data.camera !== false, mic: data.mic !== false };
+  state.remoteMedia.set(from, media);
+  view.setRemoteMedia(from, media);
+}
+
+function toggle(kind, key) {
+  state.wanted[key] = !state.wanted[key];
+  saveMedia(state.wanted);
+  if (state.media) state.media.setEnabled(kind, state.wanted[key]);
+  renderLocal();
+  sendState();
+}
+
+view.on('camera', () => toggle('video', 'camera'));
+view.on('mic', () => toggle('audio', 'mic'));
+
+view.on('copy', async () => {
+  try {
+    await navigator.clipboard.writeText(roomUrl(state.room));
+    view.copied(true);
+  } catch {
+    view.copied(false);
+  }
+});
+
+// ---- leaving ----------------------------------------------------------------------------
+function sayBye() {
+  if (!state.joined || !sig) return;
+  for (const id of state.members) {
+    const epoch = state.peers.get(id)?.epoch ?? null;
+    sig.send(signal(id, { kind: 'bye', epoch }));
+  }
+}
+
+function shutdown() {
+  state.left = true;
+  for (const peer of state.peers.values()) peer.close();
+  state.peers.clear();
+  if (state.media) state.media.stop();
+  if (sig) sig.close();
+}
+
+// Leave: devices and connections stop at once; the server hears `leave` only after the
+// others confirmed our bye (or BYE_ACK_MS passed), because the server may handle two frames
+// of one socket in any order, and a `leave` handled first would swallow the bye.
+const BYE_ACK_MS = 1000;
+const byeAcks = new Set();
+let byeAcked = () => {};
+let leaving = false;
+
+view.on('leave', async () => {
+  if (leaving) return;
+  leaving = true;
+  if (!state.left) {
+    const wasJoined = state.joined && sig;
+    const others = wasJoined ? [...state.members] : [];
+    for (const id of others) byeAcks.add(id);
+    const acked = new Promise((resolve) => {
+      byeAcked = resolve;
+      setTimeout(resolve, BYE_ACK_MS);
+    });
+    sayBye();
+    for (const peer of state.peers.values()) peer.close();
+    if (state.media) state.media.stop();
+    state.left = true;
+    if (others.length) await acked;
+    if (wasJoined) sig.send(leave());
+    forgetSession(state.room);
+    shutdown();
+  }
+  location.assign('/');
+});
+
+// A reload or a closed tab: let the other side drop our connection at once, but do not
+// `leave`, so that a reload can take our place in the room back.
+window.addEventListener('pagehide', () => {
+  if (state.room) releaseSession(state.room);
+  if (state.left) return;
+  sayBye();
+  shutdown();
+});
+
+// Debug handle for the browser tests and for curious people: state only, no secrets.
+window.p2pchat = {
+  page: 'room',
+  state,
+  trace,
+  get peers() {
+    return state.peers;
+  },
+  get signaling() {
+    return sig;
+  },
+};

@@ -1,0 +1,160 @@
+"""Browser fixtures: Debian's chromium driven by Playwright with fake camera and microphone.
+
+- ``browser`` (session): one chromium for the whole e2e run. Never skipped: a missing
+  /usr/bin/chromium fails the run (``make test`` installs it).
+- ``open_page(name, **context_options)``: a page in a fresh browser context (its own storage,
+  like a different person), watched for page errors, dialogs and CSP violations; the test fails
+  at teardown if any happened.
+- helpers to read WebRTC stats through the room page's debug handle ``window.p2pchat``.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1280, "height": 800}
+CALL_TIMEOUT_MS = 20_000
+
+# Sums the inbound RTP counters of every RTCPeerConnection the room page holds, and says which
+# connection(s) they came from (a reset connection starts its counters again).
+INBOUND_JS = """async () => {
+  const handle = window.p2pchat;
+  if (!handle || handle.page !== 'room') return null;
+  const result = {peers: 0, epochs: [], video: 0, audio: 0, states: []};
+  for (const peer of handle.peers.values()) {
+    result.peers += 1;
+    result.epochs.push(peer.epoch);
+    result.states.push(peer.pc.connectionState);
+    const stats = await peer.pc.getStats();
+    stats.forEach((s) => {
+      if (s.type !== 'inbound-rtp') return;
+      if (s.kind === 'video') result.video += s.framesDecoded || 0;
+      if (s.kind === 'audio') result.audio += s.packetsReceived || 0;
+    });
+  }
+  return result;
+}"""
+
+# Polls inside the page until one connected peer's decoded video frames and received audio
+# packets have grown past `base` (or from zero on a new connection), or the deadline passes;
+# returns the last sample and whether it got there. page.evaluate awaits the promise.
+RISING_JS = """async ([base, timeoutMs]) => {
+  const sample = SAMPLE;
+  const deadline = performance.now() + timeoutMs;
+  let now = null;
+  while (performance.now() < deadline) {
+    now = await sample();
+    if (now && now.peers === 1 && now.states[0] === 'connected') {
+      const same = base && base.epochs[0] === now.epochs[0];
+      const video0 = same ? base.video : 0;
+      const audio0 = same ? base.audio : 0;
+      if (now.video >= video0 + 5 && now.audio >= audio0 + 10) return {ok: true, now};
+    }
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+  return {ok: false, now};
+}""".replace("SAMPLE", INBOUND_JS)
+
+
+def inbound(page: Page) -> dict | None:
+    return page.evaluate(INBOUND_JS)
+
+
+def wait_media_rising(page: Page, base: dict | None = None, timeout: int = CALL_TIMEOUT_MS):
+    """One connected peer whose decoded video frames and received audio packets grow."""
+    result = page.evaluate(RISING_JS, [base, timeout])
+    trace = page.evaluate(
+        "() => (window.p2pchat?.trace ?? []).slice(-40).join('\\n') + '\\n' + "
+        "[...(window.p2pchat?.peers?.values() ?? [])].map(p => p.pc.signalingState + ' ' + "
+        "p.pc.iceGatheringState + ' ' + p.pc.iceConnectionState).join(',')"
+    )
+    assert result["ok"], f"media not rising since {base}: {result['now']}\n{trace}"
+    return result["now"]
+
+
+def delete_connection(http_url: str, connection_id: str) -> int:
+    """The Management API's DELETE @connections/{id}: the server closes that socket."""
+    request = urllib.request.Request(f"{http_url}/@connections/{connection_id}", method="DELETE")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.status
+
+
+@dataclass
+class Watch:
+    """What went wrong in one page: uncaught errors, dialogs (an alert = injected script),
+    Content-Security-Policy violations."""
+
+    name: str
+    errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    csp: list[str] = field(default_factory=list)
+
+    def problems(self) -> list[str]:
+        return [f"{self.name}: {kind}: {text}" for kind, items in
+                (("page error", self.errors), ("dialog", self.dialogs), ("CSP", self.csp))
+                for text in items]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (make test does)",
+                    pytrace=False)  # fmt: skip
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_page(browser: Browser) -> Iterator[Callable[..., Page]]:
+    contexts: list[BrowserContext] = []
+    watches: list[Watch] = []
+
+    def _open(name: str, **options) -> Page:
+        context = browser.new_context(viewport=options.pop("viewport", VIEWPORT), **options)
+        contexts.append(context)
+        watch = Watch(name)
+        watches.append(watch)
+        page = context.new_page()
+        page.set_default_timeout(CALL_TIMEOUT_MS)
+        page.on("pageerror", lambda error: watch.errors.append(str(error)))
+
+        def on_dialog(dialog) -> None:
+            watch.dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", on_dialog)
+
+        def on_console(message) -> None:
+            text = message.text
+            if "Content Security Policy" in text or "Content-Security-Policy" in text:
+                watch.csp.append(text)
+
+        page.on("console", on_console)
+        page.watch = watch  # type: ignore[attr-defined]
+        return page
+
+    yield _open
+    problems = [problem for watch in watches for problem in watch.problems()]
+    for context in contexts:
+        context.close()
+    assert not problems, "\n".join(problems)
