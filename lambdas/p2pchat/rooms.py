@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 from .errors import NotInRoom, UnknownPeer
 from .protocol import PeerInfo
@@ -38,6 +39,19 @@ class Member:
         return PeerInfo(id=self.peer_id, name=self.name)
 
 
+# Sessions a room remembers after they leave, newest first: a tab that reloads or reconnects
+# after its $disconnect came back under the same peer id. Bounded to keep the room item small.
+MAX_KNOWN_SESSIONS = 8
+
+
+@dataclass(frozen=True)
+class KnownSession:
+    """A session that has been a member of the room: its peer id and when it last joined."""
+
+    peer_id: str
+    seen: int  # epoch milliseconds
+
+
 @dataclass(frozen=True)
 class RoomState:
     """A room as read. version 0 means the room item does not exist yet."""
@@ -45,6 +59,7 @@ class RoomState:
     room: str
     version: int
     members: tuple[Member, ...]
+    sessions: Mapping[str, KnownSession] = field(default_factory=dict)
 
     def member(self, peer_id: str) -> Member | None:
         return next((m for m in self.members if m.peer_id == peer_id), None)
@@ -76,6 +91,7 @@ class JoinPlan:
     joiner: Member
     resumed: bool
     replaced_conn: str | None
+    sessions: Mapping[str, KnownSession] = field(default_factory=dict)
 
     def others(self) -> tuple[Member, ...]:
         return tuple(m for m in oldest_first(self.members) if m.peer_id != self.joiner.peer_id)
@@ -112,7 +128,11 @@ def decide_join(
     now_ms: int,
     peer_id: str,
 ) -> JoinPlan | Full:
-    """Resume the member with this session, else admit a new member if there is room."""
+    """Resume the member with this session, else admit a member if there is room.
+
+    A session the room knows (it was a member before) gets its old peer id back and the
+    others hear `resumed`; any other join gets the fresh `peer_id`.
+    """
     if sess is not None:
         for member in state.members:
             if member.sess == sess:
@@ -125,18 +145,34 @@ def decide_join(
                     joiner=joiner,
                     resumed=True,
                     replaced_conn=member.conn if member.conn != conn else None,
+                    sessions=remember(state.sessions, sess, member.peer_id, now_ms),
                 )
     if len(state.members) >= capacity:
         return Full(members=oldest_first(state.members))
-    joiner = Member(peer_id=peer_id, name=name, conn=conn, sess=sess, joined=now_ms)
+    known = state.sessions.get(sess) if sess is not None else None
+    joiner = Member(
+        peer_id=known.peer_id if known else peer_id, name=name, conn=conn, sess=sess, joined=now_ms
+    )
     return JoinPlan(
         room=state.room,
         expected_version=state.version,
         members=(*state.members, joiner),
         joiner=joiner,
-        resumed=False,
+        resumed=known is not None,
         replaced_conn=None,
+        sessions=remember(state.sessions, sess, joiner.peer_id, now_ms),
     )
+
+
+def remember(
+    sessions: Mapping[str, KnownSession], sess: str | None, peer_id: str, now_ms: int
+) -> dict[str, KnownSession]:
+    """The room's known sessions with this one added or refreshed, the newest kept."""
+    updated = dict(sessions)
+    if sess is not None:
+        updated[sess] = KnownSession(peer_id=peer_id, seen=now_ms)
+    newest = sorted(updated.items(), key=lambda kv: kv[1].seen, reverse=True)
+    return dict(newest[:MAX_KNOWN_SESSIONS])
 
 
 @dataclass(frozen=True)

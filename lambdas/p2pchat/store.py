@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from . import table_spec as spec
 from .aws_clients import cached_client
-from .rooms import Binding, JoinPlan, Member, RoomState
+from .rooms import Binding, JoinPlan, KnownSession, Member, RoomState
 
 PK, SK, TTL = spec.PARTITION_KEY, spec.SORT_KEY, spec.TTL_ATTRIBUTE
 REMOVE_ATTEMPTS = 5  # a removal only meets TransactionConflict when a write races it
@@ -63,7 +63,11 @@ def _room_state(room: str, item: dict[str, Any] | None) -> RoomState:
     members = tuple(
         _member(pid, value) for pid, value in item.get("members", {"M": {}})["M"].items()
     )
-    return RoomState(room=room, version=int(item["v"]["N"]), members=members)
+    sessions = {
+        sess: KnownSession(peer_id=value["M"]["peer"]["S"], seen=int(value["M"]["seen"]["N"]))
+        for sess, value in item.get("sessions", {"M": {}})["M"].items()
+    }
+    return RoomState(room=room, version=int(item["v"]["N"]), members=members, sessions=sessions)
 
 
 def _conn_binding(item: dict[str, Any] | None) -> Binding | None:
@@ -149,6 +153,12 @@ class Store:
             "room": {"S": plan.room},
             "v": {"N": str(plan.expected_version + 1)},
             "members": {"M": {m.peer_id: _member_value(m) for m in plan.members}},
+            "sessions": {
+                "M": {
+                    sess: {"M": {"peer": {"S": known.peer_id}, "seen": {"N": str(known.seen)}}}
+                    for sess, known in plan.sessions.items()
+                }
+            },
             TTL: expires,
         }
         if plan.expected_version == 0:

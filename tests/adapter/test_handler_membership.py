@@ -48,6 +48,35 @@ def test_rejoin_with_the_same_session_resumes_without_a_ghost(world: World) -> N
     assert c.take()[0]["code"] == "room-full"
 
 
+def test_a_session_that_left_comes_back_under_the_same_peer_id(world: World) -> None:
+    """A reload whose old socket's $disconnect came first, or a Leave and a rejoin."""
+    a, b = world.browser("A"), world.browser("B")
+    ja = a.join("r", "Ada", SESSION_A)
+    jb = b.join("r", "Bob", SESSION_B)
+    b.take()
+    a.disconnect()
+    assert b.take() == [{"type": "peer-left", "peer": ja["you"]}]
+
+    a2 = world.browser("A2")
+    again = a2.join("r", "Ada", SESSION_A)
+    assert again["you"] == ja["you"]
+    assert again["peers"] == [{"id": jb["you"], "name": "Bob"}]
+    assert b.take() == [
+        {"type": "peer-joined", "peer": {"id": ja["you"], "name": "Ada"}, "resumed": True}
+    ]
+    b.send({"action": "signal", "to": ja["you"], "data": {"candidate": "c"}})
+    assert a2.take() == [{"type": "signal", "from": jb["you"], "data": {"candidate": "c"}}]
+
+    # The same after an explicit leave; and the place it takes is a real one.
+    a2.send({"action": "leave"})
+    assert b.take() == [{"type": "peer-left", "peer": ja["you"]}]
+    c = world.browser("C")
+    c.join("r", "Cy")
+    a3 = world.browser("A3")
+    a3.send({"action": "join", "room": "r", "name": "Ada", "session": SESSION_A})
+    assert a3.take()[0]["code"] == "room-full"
+
+
 def test_a_late_disconnect_racing_the_resume_is_harmless(world: World) -> None:
     """Even if the old connection's $disconnect read its membership before the resume."""
     from p2pchat.rooms import Binding

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from p2pchat import errors
 from p2pchat.rooms import (
+    MAX_KNOWN_SESSIONS,
     Binding,
     Full,
     JoinPlan,
+    KnownSession,
     Member,
     RoomState,
     decide_join,
@@ -123,3 +125,27 @@ def test_unexpected_exceptions_become_a_plain_internal_error() -> None:
     frame = errors.error_frame(KeyError("ResourceNotFoundException: table p2pchat-prod"))
     assert frame.code == "internal"
     assert "Resource" not in frame.message and "p2pchat" not in frame.message
+
+
+def test_a_known_session_comes_back_under_its_old_peer_id() -> None:
+    """After its member left (reload, $disconnect first), the session gets its id back."""
+    state = RoomState("r", 5, (BOB,), sessions={"s-ada": KnownSession("ada", 1)})
+    plan = join(state, sess="s-ada")
+    assert isinstance(plan, JoinPlan) and plan.resumed
+    assert plan.joiner.peer_id == "ada" and plan.joiner.joined == 9
+    assert len(plan.members) == 2 and plan.replaced_conn is None
+    assert plan.sessions["s-ada"] == KnownSession("ada", 9)
+
+
+def test_a_known_session_still_needs_a_free_place() -> None:
+    ada2 = Member("ada2", "Ada", "c-ada2", None, 3)
+    state = RoomState("r", 5, (BOB, ada2), sessions={"s-ada": KnownSession("ada", 1)})
+    assert isinstance(join(state, sess="s-ada"), Full)
+
+
+def test_a_room_remembers_a_bounded_number_of_sessions_newest_first() -> None:
+    sessions = {f"s{i}": KnownSession(f"p{i}", i) for i in range(MAX_KNOWN_SESSIONS)}
+    plan = join(RoomState("r", 5, (), sessions=sessions), sess="s-new")
+    assert isinstance(plan, JoinPlan) and not plan.resumed and plan.joiner.peer_id == "new"
+    assert len(plan.sessions) == MAX_KNOWN_SESSIONS
+    assert "s0" not in plan.sessions and plan.sessions["s-new"] == KnownSession("new", 9)
