@@ -123,6 +123,7 @@ def test_reload_and_signaling_drop_keep_the_call(open_page, local_stack):
     joins = [a or b for a, b in CONNECT_LINE.findall(local_stack.output()[mark:])]
     assert len(joins) == 1, joins
     before_a, before_b = inbound(ana), inbound(bo)
+    bo_id = bo.evaluate("window.p2pchat.state.me")
     connections = bo.evaluate("window.p2pchat.signaling.connections")
     assert delete_connection(base, joins[0]) == 204
     bo.wait_for_function(
@@ -130,6 +131,7 @@ def test_reload_and_signaling_drop_keep_the_call(open_page, local_stack):
         arg=connections,
     )
     expect(bo.locator("#banner")).to_be_hidden()
+    assert bo.evaluate("window.p2pchat.state.me") == bo_id  # the same peer, not a new one
     after_a = wait_media_rising(ana, before_a)
     after_b = wait_media_rising(bo, before_b)
     assert after_a["epochs"] == before_a["epochs"]
@@ -163,6 +165,9 @@ def test_reload_and_signaling_drop_keep_the_call(open_page, local_stack):
     expect(remote_tiles(ana)).to_have_count(1)
     expect(remote_tiles(bo)).to_have_count(1)
     expect(remote_tiles(ana).locator(".tile-name")).to_have_text("Bo")
+    # The reloaded tab is still the same peer to everyone (its session came back).
+    assert bo.evaluate("window.p2pchat.state.me") == bo_id
+    assert ana.evaluate("[...window.p2pchat.peers.keys()]") == [bo_id]
 
 
 def test_leave_then_the_next_person_connects(open_page, local_stack):
