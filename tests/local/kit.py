@@ -158,3 +158,25 @@ def alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def run_async(coro: Any) -> Any:
+    """Run a coroutine to completion on a fresh event loop in its own thread.
+
+    Playwright's sync API (the browser tests, in the same pytest session) keeps an event loop
+    running on the main thread, where asyncio.run() refuses to start another.
+    """
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = asyncio.run(coro)
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="run-async")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]

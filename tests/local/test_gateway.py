@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from infra.headers import security_headers
 from local import gateway
-from tests.local.kit import RawWebSocket, Recorder, websocket
+from tests.local.kit import RawWebSocket, Recorder, run_async, websocket
 
 CONNECTION_ID = re.compile(r"^[A-Za-z0-9_-]{15}=$")
 ORIGIN = {"Origin": "http://127.0.0.1:8080"}
@@ -27,7 +27,7 @@ KB = 1024
 
 
 def run(coro):
-    return asyncio.run(coro)
+    return run_async(coro)
 
 
 def test_routes_and_event_shapes(serve_gateway):

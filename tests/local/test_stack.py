@@ -17,7 +17,7 @@ import pytest
 
 from local import ROOT
 from local.stack import start_local_stack
-from tests.local.kit import alive, websocket
+from tests.local.kit import alive, run_async, websocket
 
 JVM_PID = re.compile(r"database\s+dynamodb-local pid (\d+)")
 # Whatever the developer's shell says: DynamoDB Local started by the stack itself.
@@ -75,12 +75,12 @@ def test_end_to_end(request, database):
     DYNAMODB_ENDPOINT) and with LOCAL_DYNAMODB=moto (its own stack, stopped with SIGTERM)."""
     if database == "dynamodb-local":
         stack = request.getfixturevalue("local_stack")
-        _check_call(asyncio.run(_call_and_hang_up(stack.ws_url, stack.http_url)))
+        _check_call(run_async(_call_and_hang_up(stack.ws_url, stack.http_url)))
         endpoint = request.getfixturevalue("dynamodb_endpoint")
         assert f"database   external at {endpoint}" in stack.output()
     else:
         with start_local_stack(LOCAL_DYNAMODB="moto") as stack:
-            _check_call(asyncio.run(_call_and_hang_up(stack.ws_url, stack.http_url)))
+            _check_call(run_async(_call_and_hang_up(stack.ws_url, stack.http_url)))
             assert stack.stop(signal.SIGTERM) == 0
         assert "database   moto at" in stack.output()
     stack.wait_for(r"disconnect\s+\S+ 1000 .*-> 200")
@@ -95,7 +95,7 @@ def test_foreign_origin_is_refused(local_stack):
                 pass
         return refused.value.status
 
-    assert asyncio.run(scenario()) == 403
+    assert run_async(scenario()) == 403
     # the handler's Powertools warning, as one readable line, then the gateway's
     local_stack.wait_for(r"handler    WARNING .*origin=https://evil\.example")
     local_stack.wait_for(r"connect    \S+ from 127\.0\.0\.1 origin=https://evil\.example -> 403")
@@ -111,7 +111,7 @@ def test_serves_and_stops_on_ctrl_c_leaving_nothing():
         assert csp and "unsafe-inline" not in csp
         (jvm,) = map(int, JVM_PID.findall(stack.output()))
         assert alive(jvm)
-        closing, status = asyncio.run(_stop_while_connected(stack))
+        closing, status = run_async(_stop_while_connected(stack))
     output = stack.output()
     assert status == 0, output
     assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == 1001
