@@ -53,6 +53,9 @@ RETENTION_DAYS = {
     1827: "FIVE_YEARS",
 }
 PRICE_CLASSES = ("100", "200", "All")
+# RTCConfiguration.iceTransportPolicy for every browser (config.json): "relay" sends media
+# through TURN only, hiding the users' IP addresses from each other (needs a TURN server).
+ICE_TRANSPORT_POLICIES = ("all", "relay")
 DEFAULT_ICE_SERVERS: tuple[dict[str, Any], ...] = ({"urls": ["stun:stun.l.google.com:19302"]},)
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}$")
@@ -70,6 +73,7 @@ class Settings:
     stage: str = "dev"
     max_peers: int = protocol.DEFAULT_MAX_PEERS
     ice_servers: tuple[dict[str, Any], ...] = DEFAULT_ICE_SERVERS
+    ice_transport_policy: str = "all"
     throttle_rate_limit: float = 100.0
     throttle_burst_limit: int = 200
     log_retention_days: int = 30
@@ -105,6 +109,11 @@ class Settings:
                 "maxPeers", get("maxPeers", defaults.max_peers), 2, protocol.MAX_PEERS_LIMIT
             ),
             ice_servers=_ice_servers(get("iceServers", list(defaults.ice_servers))),
+            ice_transport_policy=_choice(
+                "iceTransportPolicy",
+                str(get("iceTransportPolicy", defaults.ice_transport_policy)),
+                ICE_TRANSPORT_POLICIES,
+            ),
             throttle_rate_limit=float(
                 _int_in("throttleRateLimit", get("throttleRateLimit", 100), 1, 10_000)
             ),
@@ -131,6 +140,11 @@ class Settings:
                 "apiGatewayCloudWatchRole", get("apiGatewayCloudWatchRole", True)
             ),
         )
+        if settings.ice_transport_policy == "relay" and not _has_turn(settings.ice_servers):
+            raise SettingsError(
+                "iceTransportPolicy relay needs a turn: or turns: server in iceServers "
+                "(with relay only, STUN alone connects no call)"
+            )
         if (settings.domain_name is None) != (settings.certificate_arn is None):
             raise SettingsError(
                 "domainName and certificateArn go together: give both (custom domain) or neither "
@@ -222,3 +236,14 @@ def _ice_servers(value: Any) -> tuple[dict[str, Any], ...]:
             raise SettingsError(f"iceServers entry has unknown keys {sorted(unknown)}")
         servers.append(dict(server))
     return tuple(servers)
+
+
+def _has_turn(servers: tuple[dict[str, Any], ...]) -> bool:
+    for server in servers:
+        urls = server["urls"]
+        if any(
+            url.startswith(("turn:", "turns:"))
+            for url in ([urls] if isinstance(urls, str) else urls)
+        ):
+            return True
+    return False

@@ -146,9 +146,10 @@ def listen(hosts: tuple[str, ...], port: int) -> list[socket.socket]:
     return sockets
 
 
-async def run(sockets: list[socket.socket], stop: asyncio.Event) -> None:
+async def run(
+    sockets: list[socket.socket], settings: gateway.Settings, stop: asyncio.Event
+) -> None:
     port = sockets[0].getsockname()[1]
-    settings = gateway.Settings.from_env(routes=_routes())
     handler = LazyHandler()
     app = gateway.create_app(
         handler, settings, cleanup_contexts=(database_context(port, settings.stage, handler),)
@@ -169,6 +170,14 @@ def _routes() -> frozenset[str]:
     from p2pchat import protocol  # the route keys the CDK stack declares too
 
     return frozenset(protocol.CLIENT_ACTIONS)
+
+
+def _settings() -> gateway.Settings:
+    """The gateway's settings from the environment, checked before anything starts."""
+    try:
+        return gateway.Settings.from_env(routes=_routes())
+    except gateway.SettingError as error:
+        raise StartupError(str(error)) from None
 
 
 def main() -> int:
@@ -194,9 +203,10 @@ def main() -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, _on_signal, stop)
-        await run(sockets, stop)
+        await run(sockets, settings, stop)
 
     try:
+        settings = _settings()
         sockets = listen(hosts, port)
         asyncio.run(main_async())
     except (StartupError, dynamodb.DatabaseUnavailable) as error:

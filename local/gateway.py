@@ -10,8 +10,8 @@ One app, one port:
   binary frames with 1003, idle and maximum duration close with 1001.
 - ``POST|GET|DELETE [/{stage}]/@connections/{id}``: the Management API, for boto3's unchanged
   ``apigatewaymanagementapi`` client; gone ids answer 410 ``GoneException`` as AWS does.
-- ``GET /config.json`` (``{"signalingUrl": "ws://HOST/ws"}``) and ``frontend/`` with the security
-  headers of ``infra/headers.py``.
+- ``GET /config.json`` (``{"signalingUrl": "ws://HOST/ws", "iceTransportPolicy": "all"}``) and
+  ``frontend/`` with the security headers of ``infra/headers.py``.
 
 Usage::
 
@@ -50,6 +50,13 @@ WS_PATH = "/ws"
 KB = 1024
 
 Handler = Callable[[dict[str, Any], Any], Any]
+# RTCConfiguration.iceTransportPolicy, handed to browsers in config.json: "relay" sends media
+# through the TURN servers only, so neither side learns the other's IP addresses.
+ICE_TRANSPORT_POLICIES = ("all", "relay")
+
+
+class SettingError(ValueError):
+    """An environment variable with a value the gateway cannot use; one line for the user."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,7 @@ class Settings:
     static_dir: Path | None = ROOT / "frontend"
     function_name: str = "p2pchat-local"
     region: str = "us-east-1"
+    ice_transport_policy: str = "all"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -77,8 +85,22 @@ class Settings:
             "max_duration": ("MAX_CONNECTION_SECONDS", float),
             "max_workers": ("HANDLER_CONCURRENCY", int),
             "region": ("AWS_REGION", str),
+            "ice_transport_policy": ("ICE_TRANSPORT_POLICY", str),
         }
-        values = {name: cast(env[var]) for name, (var, cast) in read.items() if env.get(var)}
+        values = {}
+        for name, (var, cast) in read.items():
+            if not env.get(var):
+                continue
+            try:
+                values[name] = cast(env[var])
+            except ValueError:
+                raise SettingError(f"{var} must be a number, not {env[var]!r}") from None
+        policy = values.get("ice_transport_policy", cls.ice_transport_policy)
+        if policy not in ICE_TRANSPORT_POLICIES:
+            raise SettingError(
+                f"ICE_TRANSPORT_POLICY must be one of {', '.join(ICE_TRANSPORT_POLICIES)}, "
+                f"not {policy!r}"
+            )
         return cls(**{**values, **overrides})
 
 
@@ -526,7 +548,13 @@ def _add_site_headers(request: web.Request, response: web.StreamResponse) -> Non
 
 
 async def config_json(request: web.Request) -> web.Response:
-    return web.json_response({"signalingUrl": signaling_url(request)})
+    """The shape CDK writes (infra/constructs/site.py), with this machine's WebSocket URL."""
+    return web.json_response(
+        {
+            "signalingUrl": signaling_url(request),
+            "iceTransportPolicy": request.app[SETTINGS].ice_transport_policy,
+        }
+    )
 
 
 async def static_file(request: web.Request) -> web.StreamResponse:

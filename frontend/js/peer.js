@@ -2,7 +2,8 @@
 // pattern (W3C WebRTC spec example, MDN, webrtc/samples). No DOM.
 //
 // Usage:
-//   const peer = new Peer({ remoteId, polite, iceServers, send: (data) => relay(remoteId, data) });
+//   const peer = new Peer({ remoteId, polite, iceServers, iceTransportPolicy,
+//                           send: (data) => relay(remoteId, data) });
 //   peer.setLocalStream(stream);          // now or later; adding tracks renegotiates
 //   peer.addEventListener('track', (e) => video.srcObject = e.detail.stream);
 //   peer.receive(data);                   // every signal `data` from that peer (see classify)
@@ -31,7 +32,15 @@ function newEpoch() {
 }
 
 export class Peer extends EventTarget {
-  constructor({ remoteId, polite, iceServers = [], send, remoteEpoch = null, log = () => {} }) {
+  constructor({
+    remoteId,
+    polite,
+    iceServers = [],
+    iceTransportPolicy = 'all',
+    send,
+    remoteEpoch = null,
+    log = () => {},
+  }) {
     super();
     this._log = log;
     this.remoteId = remoteId;
@@ -57,7 +66,11 @@ export class Peer extends EventTarget {
     this.ignoreOffer = false;
     this.srdAnswerPending = false;
 
-    this.pc = new RTCPeerConnection({ iceServers, iceCandidatePoolSize: ICE_CANDIDATE_POOL_SIZE });
+    this.pc = new RTCPeerConnection({
+      iceServers,
+      iceTransportPolicy, // 'relay': TURN only, the other side never learns our addresses
+      iceCandidatePoolSize: ICE_CANDIDATE_POOL_SIZE,
+    });
     this.pc.addEventListener('track', ({ track }) => {
       if (!this.remoteStream.getTracks().includes(track)) this.remoteStream.addTrack(track);
       track.addEventListener('ended', () => this.remoteStream.removeTrack(track));

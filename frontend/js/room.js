@@ -31,6 +31,7 @@ const state = {
   name: null,
   me: null, // my peer id in this room (from `joined`)
   iceServers: [],
+  iceTransportPolicy: 'all', // from config.json: 'relay' hides our addresses from the others
   joined: false, // the current socket holds a membership
   everJoined: false,
   left: false,
@@ -78,6 +79,7 @@ function start(room) {
     .then((config) => {
       const url = String(config.signalingUrl ?? '');
       if (!/^wss?:\/\//.test(url)) throw new Error('config.json: signalingUrl must be ws(s)://');
+      state.iceTransportPolicy = config.iceTransportPolicy === 'relay' ? 'relay' : 'all';
       connect(url);
     })
     .catch((error) => {
@@ -286,6 +288,7 @@ function createPeer(id, remoteEpoch = null, { answering = false } = {}) {
     remoteId: id,
     polite: state.me < id,
     iceServers: state.iceServers,
+    iceTransportPolicy: state.iceTransportPolicy,
     remoteEpoch,
     send: (data) => relay(peer.remoteId, data, peer),
     log: (...items) => note('pc', id.slice(0, 4), ...items),

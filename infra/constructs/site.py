@@ -1,6 +1,7 @@
 """The static site: a private S3 bucket behind CloudFront (Origin Access Control), the security
 headers from ``infra/headers.py``, and a deployment of ``frontend/`` plus a generated
-``config.json`` that tells the browser the ``wss://`` signaling URL.
+``config.json`` that tells the browser the ``wss://`` signaling URL and the ICE transport
+policy (``all``, or ``relay``: TURN only).
 """
 
 from __future__ import annotations
@@ -220,7 +221,13 @@ class Site(Construct):
             destination_bucket=self.bucket,
             sources=[
                 s3deploy.Source.asset(str(FRONTEND_DIR), exclude=FRONTEND_EXCLUDE),
-                s3deploy.Source.json_data(CONFIG_OBJECT, {"signalingUrl": signaling_url}),
+                s3deploy.Source.json_data(
+                    CONFIG_OBJECT,
+                    {
+                        "signalingUrl": signaling_url,
+                        "iceTransportPolicy": settings.ice_transport_policy,
+                    },
+                ),
             ],
             cache_control=[
                 s3deploy.CacheControl.set_public(),

@@ -43,6 +43,8 @@ CUSTOM_CONTEXT = {
     "throttleRateLimit": "40",
     "throttleBurstLimit": "80",
     "maxPeers": "4",
+    "iceTransportPolicy": "relay",
+    "iceServers": '[{"urls":"turn:turn.example.com:3478","username":"u","credential":"c"}]',
 }
 
 

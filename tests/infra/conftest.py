@@ -1,8 +1,8 @@
 """Fixtures for the CDK tests: each stack variant is synthesized once per session.
 
 - ``dev``: the stack as ``cdk synth`` builds it with no extra context (stage dev, no domain).
-- ``custom``: stage prod with a custom domain, its certificate and non-default throttling;
-  its assets are staged into its cdk.out, so tests can read them.
+- ``custom``: stage prod with a custom domain, its certificate, non-default throttling and
+  relay-only ICE; its assets are staged into its cdk.out, so tests can read them.
 Helpers (``render``, ``signaling_url``...) live in cdk_synth.py.
 """
 

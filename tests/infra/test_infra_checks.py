@@ -121,6 +121,7 @@ def test_settings_defaults_make_a_dev_stack() -> None:
     assert settings.stage == "dev" and not settings.is_prod
     assert settings.domain_name is None and settings.certificate_arn is None
     assert settings.throttle_rate_limit == 100 and settings.throttle_burst_limit == 200
+    assert settings.ice_transport_policy == "all"
 
 
 @pytest.mark.parametrize(
@@ -133,6 +134,8 @@ def test_settings_defaults_make_a_dev_stack() -> None:
         {"logRetentionDays": "10"},
         {"iceServers": "not json"},
         {"iceServers": '[{"urls": "http://example.com"}]'},
+        {"iceTransportPolicy": "none"},
+        {"iceTransportPolicy": "relay"},  # the default iceServers has no TURN server
         {"domainName": "chat.example.com"},
         {
             "domainName": "chat.example.com",
@@ -155,12 +158,14 @@ def test_settings_accept_cli_text_values() -> None:
             throttleRateLimit="50",
             apiGatewayCloudWatchRole="false",
             iceServers='[{"urls":"turn:turn.example.com:3478","username":"u","credential":"c"}]',
+            iceTransportPolicy="relay",
         )
     )
     assert settings.max_peers == 4
     assert settings.throttle_rate_limit == 50
     assert settings.api_gateway_cloudwatch_role is False
     assert settings.ice_servers[0]["username"] == "u"
+    assert settings.ice_transport_policy == "relay"
 
 
 def test_account_role_can_be_left_out() -> None:

@@ -376,7 +376,8 @@ def test_site_bucket_access_logs_go_to_the_log_bucket(dev: Synthesized) -> None:
 
 
 def test_deployment_uploads_frontend_and_generated_config_json(custom: Synthesized) -> None:
-    """frontend/ plus config.json = {"signalingUrl": <the stage's wss:// URL>}, then invalidate."""
+    """frontend/ plus config.json = {"signalingUrl": <the stage's wss:// URL>,
+    "iceTransportPolicy": <context>}, then invalidate."""
     _, deployment = custom.one("Custom::CDKBucketDeployment")
     props = deployment["Properties"]
     assert props["DestinationBucketName"] == {"Ref": custom.logical_id(custom.stack.site.bucket)}
@@ -392,7 +393,10 @@ def test_deployment_uploads_frontend_and_generated_config_json(custom: Synthesiz
     config_text = (generated / "config.json").read_text()
     for marker, value in props["SourceMarkers"][1].items():
         config_text = config_text.replace(marker, render(value))
-    assert json.loads(config_text) == {"signalingUrl": signaling_url(custom)}
+    assert json.loads(config_text) == {
+        "signalingUrl": signaling_url(custom),
+        "iceTransportPolicy": "relay",
+    }
 
 
 def test_outputs_site_and_signaling_urls(dev: Synthesized) -> None:

@@ -361,7 +361,10 @@ def test_config_json_names_the_websocket_of_the_host_asked(serve_gateway):
     for host in (f"127.0.0.1:{served.port}", f"localhost:{served.port}"):
         request = urllib.request.Request(f"{served.url}/config.json", headers={"Host": host})
         with urllib.request.urlopen(request) as response:
-            assert json.loads(response.read()) == {"signalingUrl": f"ws://{host}/ws"}
+            assert json.loads(response.read()) == {
+                "signalingUrl": f"ws://{host}/ws",
+                "iceTransportPolicy": "all",
+            }
             assert response.headers["Content-Security-Policy"]
 
 
@@ -403,3 +406,9 @@ def test_settings_from_env():
     assert (settings.idle_timeout, settings.max_duration, settings.stage) == (5.0, 9.0, "dev")
     assert settings.routes == {"join"}
     assert gateway.Settings.from_env({}) == gateway.Settings()
+    assert gateway.Settings.from_env({"ICE_TRANSPORT_POLICY": "relay"}).ice_transport_policy == (
+        "relay"
+    )
+    for bad in ({"ICE_TRANSPORT_POLICY": "none"}, {"IDLE_TIMEOUT_SECONDS": "soon"}):
+        with pytest.raises(gateway.SettingError, match=next(iter(bad))):
+            gateway.Settings.from_env(bad)

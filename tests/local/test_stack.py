@@ -106,7 +106,10 @@ def test_serves_and_stops_on_ctrl_c_leaving_nothing():
     (their $disconnect runs) and ends the process, the JVM and the listening port."""
     with start_local_stack(**OWN_JVM) as stack:
         with urllib.request.urlopen(f"{stack.http_url}/config.json") as response:
-            assert json.loads(response.read()) == {"signalingUrl": f"{stack.ws_url}"}
+            assert json.loads(response.read()) == {
+                "signalingUrl": f"{stack.ws_url}",
+                "iceTransportPolicy": "all",
+            }
             csp = response.headers["Content-Security-Policy"]
         assert csp and "unsafe-inline" not in csp
         (jvm,) = map(int, JVM_PID.findall(stack.output()))
@@ -154,6 +157,13 @@ def test_port_in_use_is_one_clear_line():
     assert result.returncode == 1
     assert lines == [f"p2pchat: port {port} is already in use: stop what uses it, "
                      "or run with PORT=<another port>"]  # fmt: skip
+
+
+def test_bad_ice_transport_policy_is_one_clear_line():
+    result = _run_local(PORT="0", ICE_TRANSPORT_POLICY="relay-only")
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode == 1
+    assert lines == ["p2pchat: ICE_TRANSPORT_POLICY must be one of all, relay, not 'relay-only'"]
 
 
 def test_missing_java_is_one_clear_line():

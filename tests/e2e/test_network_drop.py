@@ -1,0 +1,333 @@
+"""A real network drop: a relay-only call through coturn on loopback, then the relay freezes.
+
+``kill -STOP`` on the turnserver stops every packet of the call (both sides only have relay
+candidates, ``iceTransportPolicy: "relay"`` from config.json), with no help from the browser:
+ICE really goes ``disconnected`` and, if the relay stays frozen, ``failed``. ``kill -CONT``
+brings the relay back.
+
+- a short freeze (until ICE says ``disconnected``): the tile says the connection is unstable,
+  and the call recovers by itself on the same RTCPeerConnection, with no Retry;
+- a long freeze (until the connection is ``failed``): the tile says "Connection failed" and
+  offers Retry. Chromium's ``failed`` is not final (its ICE agent keeps checking), so when the
+  relay comes back the call recovers by itself and the tiles follow; after a second freeze,
+  Retry pressed while the relay is down restarts ICE (new ICE credentials), which completes
+  once the relay is back: video is decoded again on both sides, on the same connections.
+
+The times measured (from the freeze to ``disconnected`` and to ``failed``, from the relay's
+return to ``connected``) are printed (``pytest -s``); docs/frontend.md quotes them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from local.dynamodb import die_with_parent
+from local.stack import LocalStack, StackFailed, start_local_stack
+
+from .conftest import wait_media_rising
+from .test_call import create_room, join_by_link, remote_tiles
+
+pytestmark = pytest.mark.browser
+
+TURNSERVER = "/usr/bin/turnserver"
+REALM = "p2pchat.test"
+READY_SECONDS = 10.0
+# Measured with chromium 156 (docs/frontend.md): "disconnected" 5-6 s after the relay froze,
+# "failed" 10 s later (15 s in all), "connected" 0.1-0.3 s after it thawed. The waits below
+# are generous bounds, not expectations.
+DISCONNECTED_MS = 20_000
+FAILED_MS = 60_000
+RECOVERED_MS = 20_000
+
+
+@dataclass
+class Turn:
+    """A coturn on 127.0.0.1:``port`` with TURN REST (shared secret) authentication."""
+
+    port: int
+    secret: str
+    process: subprocess.Popen
+    lines: list[str] = field(default_factory=list)
+
+    def ice_server(self, ttl: int = 3600) -> dict:
+        """An RTCIceServer with TURN REST credentials: ``<expiry>:<id>`` and its HMAC."""
+        username = f"{int(time.time()) + ttl}:p2pchat-e2e"
+        digest = hmac.new(self.secret.encode(), username.encode(), hashlib.sha1).digest()
+        return {
+            "urls": f"turn:127.0.0.1:{self.port}?transport=udp",
+            "username": username,
+            "credential": base64.b64encode(digest).decode(),
+        }
+
+    def freeze(self) -> None:
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.thaw()  # a stopped process cannot act on SIGTERM
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _answers_stun(port: int) -> bool:
+    """A STUN Binding request to 127.0.0.1:port gets a Binding success response."""
+    transaction = secrets.token_bytes(12)
+    request = struct.pack("!HHI", 0x0001, 0, 0x2112A442) + transaction
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(0.2)
+        sock.sendto(request, ("127.0.0.1", port))
+        try:
+            reply = sock.recv(2048)
+        except (TimeoutError, ConnectionRefusedError):
+            return False
+    return reply[:2] == b"\x01\x01" and reply[8:20] == transaction
+
+
+@pytest.fixture(scope="module")
+def turn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Turn]:
+    if not os.path.exists(TURNSERVER):
+        pytest.fail(f"{TURNSERVER} is missing: apt-get install coturn (make test does)",
+                    pytrace=False)  # fmt: skip
+    folder: Path = tmp_path_factory.mktemp("coturn")
+    port = _free_udp_port()
+    secret = secrets.token_urlsafe(24)
+    # -n: not Debian's config (it logs to syslog); loopback peers: both browsers are here.
+    command = [TURNSERVER, "-n", "--listening-ip=127.0.0.1", f"--listening-port={port}",
+               "--use-auth-secret", f"--static-auth-secret={secret}", f"--realm={REALM}",
+               "--allow-loopback-peers", "--no-cli", "--no-tls", "--no-dtls",
+               "--log-file=stdout", f"--pidfile={folder / 'turnserver.pid'}"]  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=die_with_parent,  # never outlives the test process
+    )
+    server = Turn(port, secret, process)
+    drain = threading.Thread(target=lambda: server.lines.extend(process.stdout), daemon=True)
+    drain.start()
+    try:
+        deadline = time.monotonic() + READY_SECONDS
+        while not _answers_stun(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"turnserver did not start on 127.0.0.1:{port}:\n"
+                            + "".join(server.lines), pytrace=False)  # fmt: skip
+        yield server
+    finally:
+        server.stop()
+        drain.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def relay_stack(turn: Turn, dynamodb_endpoint: str) -> Iterator[LocalStack]:
+    """The product with the coturn as its only ICE server and relay-only ICE."""
+    try:
+        with start_local_stack(
+            DYNAMODB_ENDPOINT=dynamodb_endpoint,
+            ICE_SERVERS=json.dumps([turn.ice_server()]),
+            ICE_TRANSPORT_POLICY="relay",
+        ) as stack:
+            yield stack
+    except StackFailed as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+@pytest.fixture
+def frozen_relay_is_thawed(turn: Turn) -> Iterator[Turn]:
+    """A test that fails while the relay is frozen must not leave it so for the next one."""
+    yield turn
+    turn.thaw()
+
+
+# Records every state change of the page's one RTCPeerConnection with its time, so the test
+# can wait on states and report how long each took.
+WATCH_JS = """() => {
+  const pc = [...window.p2pchat.peers.values()][0].pc;
+  window.netlog = [];
+  const log = (kind, state) => window.netlog.push({kind, state, at: performance.now()});
+  pc.addEventListener('iceconnectionstatechange', () => log('ice', pc.iceConnectionState));
+  pc.addEventListener('connectionstatechange', () => log('pc', pc.connectionState));
+}"""
+
+# The pair ICE selected, as candidate types: "relay/relay" for a call through TURN only.
+SELECTED_PAIR_JS = """async () => {
+  const pc = [...window.p2pchat.peers.values()][0].pc;
+  const stats = await pc.getStats();
+  let pairId = null;
+  stats.forEach((s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId;
+  });
+  const pair = pairId && stats.get(pairId);
+  if (!pair) return null;
+  return {policy: pc.getConfiguration().iceTransportPolicy,
+          local: stats.get(pair.localCandidateId).candidateType,
+          remote: stats.get(pair.remoteCandidateId).candidateType};
+}"""
+
+
+def now_ms(page: Page) -> float:
+    return page.evaluate("performance.now()")
+
+
+def wait_state(page: Page, state: str, since: float, timeout: int) -> float:
+    """Milliseconds from ``since`` (the page's clock) until its connection reached ``state``."""
+    page.wait_for_function(
+        "([state, since]) => window.netlog.some((e) => e.kind === 'pc' && e.state === state"
+        " && e.at >= since)",
+        arg=[state, since],
+        timeout=timeout,
+    )
+    return page.evaluate(
+        "([state, since]) => window.netlog.find((e) => e.kind === 'pc' && e.state === state"
+        " && e.at >= since).at - since",
+        [state, since],
+    )
+
+
+def relay_call(open_page, stack: LocalStack) -> tuple[Page, Page, dict, dict]:
+    """Ana and Bo in a call through the relay only; their media rising; the watch installed."""
+    ana = open_page("ana")
+    link = create_room(ana, stack.http_url, "Ana")
+    bo = open_page("bo")
+    join_by_link(bo, link, "Bo")
+    a0, b0 = wait_media_rising(ana), wait_media_rising(bo)
+    for page in (ana, bo):
+        pair = page.evaluate(SELECTED_PAIR_JS)
+        assert pair == {"policy": "relay", "local": "relay", "remote": "relay"}, pair
+        page.evaluate(WATCH_JS)
+    return ana, bo, a0, b0
+
+
+def test_short_drop_recovers_by_itself(open_page, relay_stack, frozen_relay_is_thawed):
+    turn = frozen_relay_is_thawed
+    ana, bo, a0, b0 = relay_call(open_page, relay_stack)
+
+    turn.freeze()
+    frozen = {page: now_ms(page) for page in (ana, bo)}
+    lost = {page: wait_state(page, "disconnected", frozen[page], DISCONNECTED_MS)
+            for page in (ana, bo)}  # fmt: skip
+    for page in (ana, bo):
+        tile = remote_tiles(page)
+        expect(tile).to_have_attribute("data-status", "reconnecting")
+        expect(tile.locator(".tile-status")).to_have_text("Connection unstable, reconnecting…")
+        expect(tile.get_by_role("button", name="Retry")).to_be_hidden()
+
+    turn.thaw()
+    thawed = {page: now_ms(page) for page in (ana, bo)}
+    back = {page: wait_state(page, "connected", thawed[page], RECOVERED_MS) for page in (ana, bo)}
+    a1, b1 = wait_media_rising(ana, a0), wait_media_rising(bo, b0)
+    assert (a1["epochs"], b1["epochs"]) == (a0["epochs"], b0["epochs"])  # the same connections
+    for page in (ana, bo):
+        expect(remote_tiles(page)).to_have_attribute("data-status", "connected")
+        expect(remote_tiles(page).locator(".tile-status")).to_be_hidden()
+        states = [e["state"] for e in page.evaluate("window.netlog") if e["kind"] == "pc"]
+        assert "failed" not in states, states
+    print(
+        f"\nshort drop: disconnected after {seconds(lost, (ana, bo))}; connected again "
+        f"{seconds(back, (ana, bo))} after the relay came back (Ana, Bo)"
+    )
+
+
+def freeze_until_failed(turn: Turn, pages: tuple[Page, ...]) -> tuple[dict, dict]:
+    """Freeze the relay until every page's connection is ``failed`` and its tile offers Retry;
+    the times (ms from the freeze) to ``disconnected`` and to ``failed``, per page."""
+    turn.freeze()
+    frozen = {page: now_ms(page) for page in pages}
+    lost = {page: wait_state(page, "disconnected", frozen[page], DISCONNECTED_MS)
+            for page in pages}  # fmt: skip
+    failed = {page: wait_state(page, "failed", frozen[page], FAILED_MS) for page in pages}
+    for page in pages:
+        tile = remote_tiles(page)
+        expect(tile).to_have_attribute("data-status", "failed")
+        expect(tile.locator(".tile-status")).to_have_text("Connection failed")
+        expect(tile.get_by_role("button", name="Retry")).to_be_visible()
+        expect(page.locator("#notices")).to_contain_text("was lost. Press Retry.")
+    return lost, failed
+
+
+def test_long_drop_fails_then_recovers_or_retry_restarts_ice(
+    open_page, relay_stack, frozen_relay_is_thawed
+):
+    turn = frozen_relay_is_thawed
+    ana, bo, a0, b0 = relay_call(open_page, relay_stack)
+    pages = (ana, bo)
+
+    # 1. Failed, then the relay comes back. Chromium's "failed" is not final: its ICE agent
+    # keeps checking the old pairs and the call comes back by itself; the tiles follow.
+    lost, failed = freeze_until_failed(turn, pages)
+    turn.thaw()
+    thawed = {page: now_ms(page) for page in pages}
+    healed = {page: wait_state(page, "connected", thawed[page], RECOVERED_MS) for page in pages}
+    a1, b1 = wait_media_rising(ana, a0), wait_media_rising(bo, b0)
+    assert (a1["epochs"], b1["epochs"]) == (a0["epochs"], b0["epochs"])  # the same connections
+    for page in pages:
+        expect(remote_tiles(page)).to_have_attribute("data-status", "connected")
+        expect(remote_tiles(page).get_by_role("button", name="Retry")).to_be_hidden()
+
+    # 2. Failed again, and Ana presses Retry while the relay is still down (the only moment
+    # Retry is certain to be on screen): an ICE restart (new ICE credentials) that completes
+    # once the relay is back; video is decoded again on both sides, same connections.
+    freeze_until_failed(turn, pages)
+    old_ufrag = bo.evaluate(REMOTE_UFRAG_JS)
+    ana.get_by_role("button", name="Retry").click()
+    expect(remote_tiles(ana).get_by_role("button", name="Retry")).to_be_hidden()
+    bo.wait_for_function(f"old => ({REMOTE_UFRAG_JS})() !== old", arg=old_ufrag)
+    turn.thaw()
+    thawed = {page: now_ms(page) for page in pages}
+    restarted = {page: wait_state(page, "connected", thawed[page], RECOVERED_MS)
+                 for page in pages}  # fmt: skip
+    a2, b2 = wait_media_rising(ana, a1), wait_media_rising(bo, b1)
+    assert (a2["epochs"], b2["epochs"]) == (a0["epochs"], b0["epochs"])
+    for page in pages:
+        expect(remote_tiles(page)).to_have_attribute("data-status", "connected")
+        expect(remote_tiles(page).get_by_role("button", name="Retry")).to_be_hidden()
+        pair = page.evaluate(SELECTED_PAIR_JS)
+        assert pair == {"policy": "relay", "local": "relay", "remote": "relay"}, pair
+    print(
+        f"\nlong drop: disconnected after {seconds(lost, pages)}, failed after "
+        f"{seconds(failed, pages)}; relay back: connected by itself after "
+        f"{seconds(healed, pages)}; Retry while down, relay back: connected after "
+        f"{seconds(restarted, pages)} (Ana, Bo)"
+    )
+
+
+def seconds(times: dict, pages: tuple[Page, ...]) -> str:
+    return ", ".join(f"{times[page] / 1000:.1f} s" for page in pages)
+
+
+REMOTE_UFRAG_JS = (
+    "() => [...window.p2pchat.peers.values()][0]"
+    ".pc.remoteDescription.sdp.match(/a=ice-ufrag:(\\S+)/)[1]"
+)
