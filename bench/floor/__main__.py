@@ -1,0 +1,3 @@
+from bench.floor.server import main
+
+main()

@@ -1,0 +1,444 @@
+"""Time to first frame: the second person opens the invite link -> both sides decode video.
+
+Two Chromium contexts with fake media. Person 1 opens the room and waits; person 2 opens
+the same link; the figure runs from person 2's navigation start to the later of the two
+first decoded remote video frames. The product (the local stack, `python -m local`) and the
+floor (bench/floor: a bare in-memory relay and a minimal page) are measured interleaved in
+the same run, rotating which goes first. A third target, product+preload, is the product with
+<link rel="modulepreload"> for its modules and a preload for config.json injected into
+room.html from outside (Playwright routing), to measure those fixes without touching
+frontend/ (--no-preload-variant skips it). Steps are timed from outside by an init script
+(bench/probe.js) that wraps WebSocket, getUserMedia and RTCPeerConnection.
+
+    .venv/bin/python -m bench.ttff            # 24 calls each (after 2 warm-up calls each)
+    .venv/bin/python -m bench.ttff --calls 5  # quicker
+    .venv/bin/python -m bench.ttff --only floor
+
+The last line is the headline: medians, p95s and the ratio product/floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.common import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    FAKE_AWS_ENV,
+    PYTHON,
+    ROOT,
+    free_port,
+    median,
+    ms,
+    percentile,
+    save_result,
+    stop_process,
+    wait_http,
+    wait_port,
+)
+
+PROBE = Path(__file__).resolve().parent / "probe.js"
+CALL_TIMEOUT_MS = 20_000
+
+# Steps of the breakdown, each (label, start mark, end mark) on the marks computed in
+# `timeline` below; times are offsets from person 2's navigation start.
+STEPS = [
+    ("page load (nav -> DOMContentLoaded)", "nav", "p2.dcl"),
+    ("media (getUserMedia)", "p2.gum.start", "p2.gum.end"),
+    ("script start -> WebSocket created", "p2.gum.start", "p2.ws.create"),
+    ("WebSocket open", "p2.ws.create", "p2.ws.open"),
+    ("join (join sent -> joined)", "p2.join.sent", "p2.joined"),
+    ("ready (joined + media) -> first offer sent", "ready", "offer.sent"),
+    ("first offer sent -> answer applied", "offer.sent", "answer.applied"),
+    ("ICE connected (answer -> both connected)", "answer.applied", "ice.connected"),
+    ("first frame (connected -> both decoded)", "ice.connected", "frame"),
+]
+MILESTONES = [
+    "p2.response", "p2.entry-script", "p2.all-scripts", "p2.dcl", "p2.config.json",
+    "p2.gum.start", "p2.ws.create", "p2.ws.open", "p2.gum.end",
+    "p2.join.sent", "p2.joined", "p1.peer-joined", "offer.sent", "offer.recv", "answer.sent",
+    "answer.applied", "ice.connected", "frame.p1", "frame.p2", "frame",
+]  # fmt: skip
+
+
+@dataclass
+class Target:
+    name: str
+    base: str
+    proc: subprocess.Popen | None = None
+    results: list[dict] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    failed_calls: list[dict] = field(default_factory=list)
+
+    def url(self, room: str) -> str:
+        raise NotImplementedError
+
+    def init_script(self) -> str:
+        return ""
+
+    def setup_context(self, ctx) -> None:
+        """Anything the target needs in a fresh browser context (nothing by default)."""
+
+
+class Floor(Target):
+    def url(self, room: str) -> str:
+        return f"{self.base}/room?room={room}"
+
+
+class Product(Target):
+    """The product's invite link. The room page reads the room from its URL."""
+
+    link_format = "{base}/room.html?room={room}"
+
+    def url(self, room: str) -> str:
+        return self.link_format.format(base=self.base, room=room)
+
+    def init_script(self) -> str:
+        # A returning visitor: the display name is already remembered (frontend/js/prefs.js),
+        # so no name prompt stands between opening the link and joining.
+        return "try { localStorage.setItem('p2pchat.name', 'Bench'); } catch (e) {}"
+
+
+class ProductPreload(Product):
+    """The product with fixes 1 and 2 of docs/benchmarks.md applied from outside, to measure
+    their effect without touching frontend/: room.html is served with a
+    `<link rel="modulepreload">` for every module room.js imports (transitively) and a
+    `<link rel="preload" as="fetch">` for config.json, injected into its <head> by Playwright's
+    request routing. Everything else is the product as it is."""
+
+    _document: tuple[int, dict[str, str], str] | None = None
+
+    def setup_context(self, ctx) -> None:
+        if self._document is None:
+            # Read the page once from the product (with its own headers: the CSP included),
+            # then answer from memory, so the routing adds as little as it can.
+            import urllib.request
+
+            with urllib.request.urlopen(f"{self.base}/room.html", timeout=10) as r:
+                headers = {k: v for k, v in r.headers.items()
+                           if k.lower() not in ("content-length", "date", "last-modified",
+                                                "etag", "transfer-encoding")}  # fmt: skip
+                html = r.read().decode()
+            links = "".join(f'<link rel="modulepreload" href="js/{m}">' for m in module_graph())
+            links += '<link rel="preload" href="config.json" as="fetch" crossorigin>'
+            self._document = (200, headers, html.replace("<head>", "<head>" + links, 1))
+        status, headers, body = self._document
+        ctx.route("**/room.html*",
+                  lambda route: route.fulfill(status=status, headers=headers, body=body))
+
+
+def module_graph(entry: str = "room.js") -> list[str]:
+    """room.js and every module it imports, directly or not (frontend/js, relative imports)."""
+    seen: list[str] = []
+    todo = [entry]
+    while todo:
+        name = todo.pop(0)
+        if name in seen:
+            continue
+        seen.append(name)
+        text = (ROOT / "frontend" / "js" / name).read_text()
+        todo += re.findall(r"^import[^;]*?from '\./([\w.-]+\.js)'", text, re.M | re.S)
+    return seen
+
+
+def start_floor() -> Floor:
+    port = free_port()
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "bench.floor", "--port", str(port)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    wait_port(port, 15, proc)
+    return Floor("floor", f"http://127.0.0.1:{port}", proc)
+
+
+def start_product(log_path: Path) -> Product:
+    """`make run`'s process, `python -m local`, on a free port (it starts DynamoDB Local)."""
+    port = free_port()
+    env = {**os.environ, **FAKE_AWS_ENV, "PORT": str(port), "HOST": "127.0.0.1"}
+    log = open(log_path, "w")  # noqa: SIM115 - kept open for the child's lifetime
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "local"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    wait_port(port, 60, proc)
+    wait_http(f"http://127.0.0.1:{port}/config.json", 90, proc)  # the database is up too
+    return Product("product", f"http://127.0.0.1:{port}", proc)
+
+
+def one_call(browser, target: Target) -> dict:
+    room = "b" + uuid.uuid4().hex[:12]
+    url = target.url(room)
+    contexts = []
+    try:
+        pages = []
+        for _ in range(2):
+            ctx = browser.new_context(viewport={"width": 800, "height": 600})
+            ctx.add_init_script(path=str(PROBE))
+            if target.init_script():
+                ctx.add_init_script(script=target.init_script())
+            target.setup_context(ctx)
+            contexts.append(ctx)
+            pages.append(ctx.new_page())
+        p1, p2 = pages
+        p1.goto(url, wait_until="load")
+        p1.wait_for_function(
+            "() => window.__probe.marks['joined'] && window.__probe.marks['gum.end']",
+            timeout=CALL_TIMEOUT_MS,
+        )
+        time.sleep(0.3)  # person 1 sits in the room, idle, before person 2 arrives
+        p2.goto(url, wait_until="commit")
+        try:
+            for page in (p1, p2):
+                page.wait_for_function(
+                    "() => window.__probe.marks['frame']", timeout=CALL_TIMEOUT_MS
+                )
+        except Exception:
+            # Keep what both pages saw, for the failure report.
+            with contextlib.suppress(Exception):
+                target.failed_calls.append({
+                    "room": room, "p1": p1.evaluate("window.__probe.collect()"),
+                    "p2": p2.evaluate("window.__probe.collect()"),
+                })  # fmt: skip
+            raise
+        time.sleep(0.05)
+        return {"room": room, "p1": p1.evaluate("window.__probe.collect()"),
+                "p2": p2.evaluate("window.__probe.collect()")}  # fmt: skip
+    finally:
+        for ctx in contexts:
+            ctx.close()
+
+
+def timeline(call: dict) -> dict[str, float]:
+    """Offsets (ms) from person 2's navigation start of every milestone of one call."""
+    p1, p2 = call["p1"], call["p2"]
+    t0 = p2["timeOrigin"]
+    m1, m2 = p1["marks"], p2["marks"]
+    out: dict[str, float] = {"nav": 0.0}
+
+    def rel(x):
+        return None if x is None else x - t0
+
+    for key, value in (("p2.response", p2["responseEnd"]), ("p2.dcl", p2["domContentLoaded"])):
+        if value is not None:
+            out[key] = rel(value)
+    for name, value in m2.items():
+        out[f"p2.{name}"] = rel(value)
+    # The page's fetch chain (resource timing, already relative to p2's navigation start):
+    # the entry script, the last script module, config.json.
+    scripts = [r for r in p2.get("resources", []) if r[0].split("?")[0].endswith(".js")]
+    if scripts:
+        out["p2.entry-script"] = float(min(scripts, key=lambda r: r[1])[2])
+        out["p2.all-scripts"] = float(max(r[2] for r in scripts))
+    configs = [r for r in p2.get("resources", []) if "config.json" in r[0]]
+    if configs:
+        out["p2.config.json"] = float(configs[0][2])
+    for name, value in m1.items():
+        out[f"p1.{name}"] = rel(value)
+    # The first offer, answer and applied answer, on whichever side they happened (with
+    # perfect negotiation both sides may offer; one offer is then rolled back or ignored).
+    for key, mark in (("offer.sent", "offer.sent"), ("offer.recv", "offer.recv"),
+                      ("answer.sent", "answer.sent"), ("answer.applied", "srd.answer")):
+        times = [m[mark] for m in (m1, m2) if mark in m]
+        if times:
+            out[key] = rel(min(times))
+    out["offers"] = float(sum(p["counts"].get("sent.signal.offer", 0) for p in (p1, p2)))
+    if "answer.sent" in m1 or "answer.sent" in m2:
+        out["answerer"] = 1.0 if m1.get("answer.sent", 1e18) < m2.get("answer.sent", 1e18) else 2.0
+    if "joined" in m2 and "gum.end" in m2:
+        out["ready"] = rel(max(m2["joined"], m2["gum.end"]))
+    ice = [m.get("ice.connected") or m.get("ice.completed") for m in (m1, m2)]
+    if all(ice):
+        out["ice.connected"] = rel(max(ice))
+    if "frame" in m1 and "frame" in m2:
+        out["frame.p1"] = rel(m1["frame"])
+        out["frame.p2"] = rel(m2["frame"])
+        out["frame"] = max(out["frame.p1"], out["frame.p2"])
+    rvfc = [m.get("frame.rvfc") for m in (m1, m2)]
+    if all(rvfc):
+        out["frame.rvfc"] = rel(max(rvfc))
+    return out
+
+
+def summarize(target: Target) -> dict:
+    lines = [timeline(c) for c in target.results]
+    ttff = [t["frame"] for t in lines if "frame" in t]
+    steps = {}
+    for label, a, b in STEPS:
+        xs = [t[b] - t[a] for t in lines if a in t and b in t]
+        steps[label] = {"median": median(xs), "p95": percentile(xs, 95), "n": len(xs)}
+    miles = {}
+    for name in MILESTONES:
+        xs = [t[name] for t in lines if name in t]
+        miles[name] = {"median": median(xs), "n": len(xs)}
+    rvfc = [t["frame.rvfc"] for t in lines if "frame.rvfc" in t]
+    first = target.results[0] if target.results else None
+    failed_detail = []
+    for call in target.failed_calls:
+        t = timeline(call)
+        failed_detail.append({
+            "offers": t.get("offers"),
+            "answered_by_person": t.get("answerer"),
+            "candidates_sent": [call[p]["counts"].get("sent.signal.candidate", 0)
+                                for p in ("p1", "p2")],
+            "ice": [sorted(k for k in call[p]["marks"] if k.startswith(("ice.", "gather.")))
+                    for p in ("p1", "p2")],
+        })  # fmt: skip
+    return {
+        "calls": len(ttff),
+        "failures": target.failures,
+        "failed_detail": failed_detail,
+        "ttff_ms": ttff,
+        "median": median(ttff),
+        "p95": percentile(ttff, 95),
+        "min": min(ttff) if ttff else None,
+        "max": max(ttff) if ttff else None,
+        "median_rvfc": median(rvfc),
+        "steps": steps,
+        "milestones": miles,
+        "calls_with_two_offers": sum(1 for t in lines if t.get("offers", 0) >= 2),
+        "answered_by_person_1": sum(1 for t in lines if t.get("answerer") == 1.0),
+        "pc_config": first["p2"]["pcConfig"] if first else None,
+        "ice_servers": first["p2"]["iceServers"] if first else None,
+        "counts_p1": first["p1"]["counts"] if first else None,
+        "counts_p2": first["p2"]["counts"] if first else None,
+    }
+
+
+def print_summary(name: str, s: dict) -> None:
+    print(f"\n== {name}: {s['calls']} calls, {len(s['failures'])} failed")
+    print(f"   time to first frame: median {ms(s['median'])}, p95 {ms(s['p95'])}"
+          f" (rVFC cross-check median {ms(s['median_rvfc'])})")  # fmt: skip
+    print("   steps (median / p95):")
+    for label, v in s["steps"].items():
+        print(f"     {label:<46} {ms(v['median']):>8} / {ms(v['p95']):>8}  (n={v['n']})")
+    print("   milestones after person 2's navigation start (median):")
+    for k, v in s["milestones"].items():
+        if v["n"]:
+            print(f"     {k:<16} {ms(v['median']):>8}")
+    print(f"   calls where both sides sent an offer (glare): {s['calls_with_two_offers']}; "
+          f"answered by person 1: {s['answered_by_person_1']}")
+    print(f"   RTCPeerConnection config: {s['pc_config']}")
+    for failure in s["failures"]:
+        print(f"   failed: {failure}")
+
+
+def run(calls: int, warmup: int, only: str | None, product_link: str | None,
+        preload_variant: bool = True) -> dict:  # fmt: skip
+    from playwright.sync_api import sync_playwright
+
+    targets: list[Target] = []
+    started: list[Target] = []
+    # The stack's own log, kept out of the tree (bench/results holds results only).
+    log_path = Path(tempfile.gettempdir()) / "p2pchat-bench-ttff-local-stack.log"
+    log_path.parent.mkdir(exist_ok=True)
+    try:
+        if only in (None, "floor"):
+            targets.append(start_floor())
+        if only in (None, "product"):
+            product = start_product(log_path)
+            if product_link:
+                product.link_format = product_link
+            targets.append(product)
+            if preload_variant:
+                variant = ProductPreload("product+preload", product.base)  # same stack
+                variant.link_format = product.link_format
+                targets.append(variant)
+        started = list(targets)
+        args = list(CHROMIUM_ARGS)
+        if any(isinstance(t, ProductPreload) for t in targets):
+            # A document fulfilled through Playwright's routing has no address space of its
+            # own, so Chromium's Local Network Access check would block its WebSocket to
+            # 127.0.0.1. Loopback pages talking to loopback never meet the check, so turning
+            # it off changes nothing for the floor and the product.
+            args.append("--disable-features=LocalNetworkAccessChecks")
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=args)
+            try:
+                for i in range(warmup + calls):
+                    # Every target goes first, middle and last equally often.
+                    k = i % len(targets)
+                    order = targets[k:] + targets[:k]
+                    if (i // len(targets)) % 2:
+                        order.reverse()
+                    for target in order:
+                        try:
+                            call = one_call(browser, target)
+                        except Exception as exc:  # a failed call is counted, never retried
+                            if i >= warmup:
+                                target.failures.append(f"call {i}: {type(exc).__name__}: "
+                                                       f"{str(exc).splitlines()[0][:200]}")
+                            print(f"  {target.name} call {i} failed: {exc!s:.200}", flush=True)
+                            continue
+                        if i >= warmup:
+                            target.results.append(call)
+                            t = timeline(call)
+                            print(f"  {target.name:<15} call {i - warmup + 1:>2}: "
+                                  f"{ms(t.get('frame', float('nan')))}", flush=True)  # fmt: skip
+            finally:
+                browser.close()
+    finally:
+        for target in started:
+            if target.proc is not None:
+                stop_process(target.proc)
+    summaries = {t.name: summarize(t) for t in targets}
+    for t in targets:
+        print_summary(t.name, summaries[t.name])
+    out = {"command": "python -m bench.ttff " + " ".join(sys.argv[1:]), "calls": calls,
+           "warmup": warmup, "chromium_args": args, "summaries": summaries,
+           "raw": {t.name: [timeline(c) for c in t.results] for t in targets},
+           "failed_calls": {t.name: t.failed_calls for t in targets},
+           "example_call": {t.name: t.results[len(t.results) // 2] for t in targets
+                            if t.results}}  # fmt: skip
+    if "floor" in summaries and "product" in summaries:
+        f, p = summaries["floor"], summaries["product"]
+        out["ratio_median"] = p["median"] / f["median"] if f["median"] else None
+        out["ratio_p95"] = p["p95"] / f["p95"] if f["p95"] else None
+    if "floor" in summaries and "product+preload" in summaries:
+        f, v = summaries["floor"], summaries["product+preload"]
+        out["ratio_preload_median"] = v["median"] / f["median"] if f["median"] else None
+        out["ratio_preload_p95"] = v["p95"] / f["p95"] if f["p95"] else None
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=24, help="measured calls per target")
+    parser.add_argument("--warmup", type=int, default=2, help="discarded calls per target")
+    parser.add_argument("--only", choices=["floor", "product"])
+    parser.add_argument("--product-link", help="format of the invite link, {base} and {room}")
+    parser.add_argument("--no-preload-variant", action="store_true",
+                        help="skip the third target: the product with module/config preloads")
+    parser.add_argument("--no-chart", action="store_true")
+    args = parser.parse_args()
+    out = run(args.calls, args.warmup, args.only, args.product_link,
+              not args.no_preload_variant)  # fmt: skip
+    path = save_result("ttff" if args.only is None else f"ttff-{args.only}", out)
+    print(f"\nraw results: {path.relative_to(ROOT)}")
+    s = out["summaries"]
+    if "ratio_median" in out and not args.no_chart:
+        from bench.chart import ttff_chart
+
+        print(f"chart: {ttff_chart(out).relative_to(ROOT)}")
+    parts = [f"{name} median {ms(v['median'])} p95 {ms(v['p95'])} (n={v['calls']})"
+             for name, v in s.items()]  # fmt: skip
+    tail = ""
+    if out.get("ratio_median"):
+        tail = (f" | ratio product/floor: median {out['ratio_median']:.2f}x, "
+                f"p95 {out['ratio_p95']:.2f}x (target <= 1.2x)")  # fmt: skip
+    if out.get("ratio_preload_median"):
+        tail += f"; with preloads {out['ratio_preload_median']:.2f}x"
+    print("TTFF: " + " | ".join(parts) + tail)
+
+
+if __name__ == "__main__":
+    main()
