@@ -21,24 +21,13 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from local.browser import CHROMIUM
+
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS = ROOT / "lambdas"
 RESULTS = Path(__file__).resolve().parent / "results"
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 
-# FACTS.md: the flags Playwright needs to drive Debian's chromium with fake media.
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "bench",

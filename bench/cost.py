@@ -36,8 +36,9 @@ import uuid
 from pathlib import Path
 
 from bench import prices
-from bench.common import CHROMIUM, CHROMIUM_ARGS, ROOT, median, save_result
+from bench.common import ROOT, median, save_result
 from bench.instrument import per_route, totals
+from local.browser import CHROMIUM, CHROMIUM_ARGS
 
 PROBE = Path(__file__).resolve().parent / "probe.js"
 SEED_NAME = "try { localStorage.setItem('p2pchat.name', 'Bench'); } catch (e) {}"

@@ -32,8 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.common import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     FAKE_AWS_ENV,
     PYTHON,
     ROOT,
@@ -46,6 +44,7 @@ from bench.common import (
     wait_http,
     wait_port,
 )
+from local.browser import CHROMIUM, CHROMIUM_ARGS
 
 PROBE = Path(__file__).resolve().parent / "probe.js"
 CALL_TIMEOUT_MS = 20_000

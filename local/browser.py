@@ -1,0 +1,19 @@
+"""How this machine's Chromium is driven with a fake camera and microphone.
+
+Shared by the browser tests (tests/e2e) and the benchmarks (bench/), so both run the same
+browser the same way. The flags are the ones ../shared/FACTS.md measured: fake media without
+a permission prompt, and no background traffic to hosts this machine cannot reach.
+"""
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; `make test` installs it as root
+CHROMIUM_ARGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
