@@ -1,82 +1,105 @@
 """The one Lambda entry for every WebSocket route: parse the event, call the service, reply.
 
 ``lambda_handler`` serves $connect, $disconnect, $default and the join, signal, leave and ping
-routes. Errors are answered with an `error` frame to the sender (mapped in errors.py) and the
-route still returns 200: API Gateway would otherwise send its own opaque error frame.
+routes: $connect here, the others in routes.py, imported on the first of them (cold start: the
+import of this module does not load pydantic nor build any validator). Errors are answered
+with an `error` frame to the sender (mapped in errors.py) and the route still returns 200: API
+Gateway would otherwise send its own opaque error frame.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
-
+from . import aws_clients  # noqa: F401  (boto3 at init: every route but $connect needs it)
 from . import observability as obs
-from .errors import BadRequest, P2PChatError, UnknownAction, error_frame
 from .observability import logger
-from .protocol import (
-    CLIENT_ACTIONS,
-    FIELDS_BY_ACTION,
-    MAX_NAME_CHARS,
-    MAX_SIGNAL_BYTES,
-    Join,
-    Leave,
-    Ping,
-    Signal,
-    client_message_adapter,
-)
-from .relay import Poster, Relay, management_client
-from .service import Settings, Signaling, origin_allowed
-from .store import Store, dynamodb_client
+from .settings import Settings, origin_allowed
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from .relay import Poster
+
+    PosterFactory = Callable[[str, str], Poster]  # (endpoint URL, region) -> poster
+
 OK = {"statusCode": 200}
 FORBIDDEN = {"statusCode": 403}
 
-FIELD_HINTS = {
-    "room": "1 to 64 characters of A-Z, a-z, 0-9, _ and -",
-    "name": f"1 to {MAX_NAME_CHARS} characters, no control or invisible characters",
-    "session": "22 to 64 characters of A-Z, a-z, 0-9, _ and -",
-    "to": "the id of a peer in your room",
-    "data": f"a JSON object of at most {MAX_SIGNAL_BYTES} bytes",
-    "action": "join, signal, leave or ping",
-}
 
+@dataclass(frozen=True)
+class WebSocketEvent:
+    """The part of an API Gateway WebSocket event this function reads (see tests/events/).
 
-class RequestContext(BaseModel):
+    Read by hand from the event dict, not through a pydantic model: it is API Gateway's input,
+    not the client's, and a model would build its validator at import (cold start). Anything
+    that is not such an event raises NotAnEvent (answered 400). The client's own input, the
+    body, is validated with the protocol's models (parse_message).
+    """
+
     routeKey: str
     connectionId: str
     domainName: str | None = None
     stage: str | None = None
     requestId: str | None = None
-
-
-class WebSocketEvent(BaseModel):
-    """The part of an API Gateway WebSocket event this function reads (see tests/events/)."""
-
-    requestContext: RequestContext
     headers: dict[str, str] | None = None
     body: str | None = None
     isBase64Encoded: bool = False
+
+    @classmethod
+    def from_event(cls, event: Any) -> WebSocketEvent:
+        if not isinstance(event, dict):
+            raise NotAnEvent("the event is not an object")
+        ctx = event.get("requestContext")
+        if not isinstance(ctx, dict):
+            raise NotAnEvent("no requestContext")
+        headers = event.get("headers")
+        if headers is not None and not (
+            isinstance(headers, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
+        ):
+            raise NotAnEvent("headers is not an object of strings")
+        base64 = event.get("isBase64Encoded", False)
+        if not isinstance(base64, bool):
+            raise NotAnEvent("isBase64Encoded is not a boolean")
+        return cls(
+            routeKey=_text(ctx, "routeKey", required=True),
+            connectionId=_text(ctx, "connectionId", required=True),
+            domainName=_text(ctx, "domainName"),
+            stage=_text(ctx, "stage"),
+            requestId=_text(ctx, "requestId"),
+            headers=headers,
+            body=_text(event, "body"),
+            isBase64Encoded=base64,
+        )
 
     def header(self, name: str) -> str | None:
         wanted = name.lower()
         return next((v for k, v in (self.headers or {}).items() if k.lower() == wanted), None)
 
 
-# Tests and the local gateway may replace how the Management API poster is made.
-PosterFactory = Callable[[str, str], Poster]  # (endpoint URL, region) -> poster
-_poster_factory: PosterFactory = management_client
+class NotAnEvent(ValueError):
+    """The input is not an API Gateway WebSocket event."""
+
+
+def _text(data: dict[str, Any], key: str, *, required: bool = False) -> Any:
+    value = data.get(key)
+    if isinstance(value, str) or (value is None and not required):
+        return value
+    raise NotAnEvent(f"{key} is {'missing or ' if required else ''}not a string")
+
+
+# Tests and the local gateway may replace how the Management API poster is made
+# (None: boto3's apigatewaymanagementapi client, relay.management_client).
+_poster_factory: PosterFactory | None = None
 
 
 def set_poster_factory(factory: PosterFactory | None) -> None:
     """Use `factory` to reach connections (None: boto3's apigatewaymanagementapi client)."""
     global _poster_factory
-    _poster_factory = factory or management_client
+    _poster_factory = factory
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
@@ -92,38 +115,22 @@ def _with_context(event: dict[str, Any], context: LambdaContext) -> dict[str, An
 
 def handle(event: dict[str, Any]) -> dict[str, Any]:
     try:
-        ws = WebSocketEvent.model_validate(event)
-    except ValidationError:
+        ws = WebSocketEvent.from_event(event)
+    except NotAnEvent:
         obs.start_request()
         logger.error("not an API Gateway WebSocket event")
         return {"statusCode": 400}
-    conn, route = ws.requestContext.connectionId, ws.requestContext.routeKey
+    conn, route = ws.connectionId, ws.routeKey
     obs.start_request(connection_id=conn, route=route)
     settings = Settings.from_env()
     if route == "$connect":
         return connect(ws, settings)
-    service = build_service(ws, settings)
-    if route == "$disconnect":
-        try:
-            service.disconnect(conn)
-        except Exception:
-            logger.exception("disconnect clean-up failed; TTL will sweep the items")
-        return OK
-    try:  # any other route key, $default included: the body says what it is
-        dispatch(service, conn, parse_message(ws))
-    except Exception as exc:  # every failure becomes one error frame to the sender
-        reply_error(service, conn, exc)
+    # Every other route reads or writes rooms: pydantic, the protocol's models, the store and
+    # the relay are imported on the first such invocation (then cached in sys.modules).
+    from . import routes
+
+    routes.serve(ws, settings, _poster_factory)
     return OK
-
-
-def build_service(ws: WebSocketEvent, settings: Settings) -> Signaling:
-    store = Store(
-        dynamodb_client(settings.dynamodb_endpoint, settings.region),
-        settings.table_name,
-        settings.ttl_seconds,
-    )
-    poster = _poster_factory(management_endpoint(ws, settings), settings.region)
-    return Signaling(store, Relay(poster), settings)
 
 
 def connect(ws: WebSocketEvent, settings: Settings) -> dict[str, Any]:
@@ -133,70 +140,3 @@ def connect(ws: WebSocketEvent, settings: Settings) -> dict[str, Any]:
         return OK
     logger.warning("refused a foreign origin", extra={"origin": (origin or "")[:200]})
     return FORBIDDEN
-
-
-def management_endpoint(ws: WebSocketEvent, settings: Settings) -> str:
-    if settings.apigw_endpoint:
-        return settings.apigw_endpoint
-    ctx = ws.requestContext
-    return f"https://{ctx.domainName}/{ctx.stage}"
-
-
-def dispatch(service: Signaling, conn: str, message: Join | Signal | Leave | Ping) -> None:
-    if isinstance(message, Join):
-        service.join(conn, message)
-    elif isinstance(message, Signal):
-        service.signal(conn, message)
-    elif isinstance(message, Leave):
-        service.leave(conn)
-    else:
-        service.ping(conn)
-
-
-def parse_message(ws: WebSocketEvent) -> Join | Signal | Leave | Ping:
-    """A text frame to a client message, or a typed error that says what is wrong."""
-    if ws.isBase64Encoded:
-        raise BadRequest("Send JSON text frames, not binary ones.")
-    try:
-        raw = json.loads(ws.body or "")
-    except (ValueError, RecursionError):
-        raise BadRequest("The message is not valid JSON.") from None
-    if not isinstance(raw, dict):
-        raise BadRequest("The message must be a JSON object.")
-    action = raw.get("action")
-    if not isinstance(action, str):
-        raise BadRequest('The message needs an "action": join, signal, leave or ping.')
-    if action not in CLIENT_ACTIONS:
-        raise UnknownAction()
-    try:
-        return client_message_adapter.validate_python(raw)
-    except ValidationError as exc:
-        raise BadRequest(describe(exc, action)) from None
-    except (ValueError, RecursionError):
-        raise BadRequest() from None
-
-
-def describe(error: ValidationError, action: str) -> str:
-    """A plain sentence about the first problem; never echoes the client's input."""
-    first = error.errors(include_input=False, include_url=False)[0]
-    loc = first.get("loc", ())
-    field = loc[1] if len(loc) > 1 else None
-    logger.info("invalid message", extra={"error_type": first.get("type"), "field": str(field)})
-    if first.get("type") == "extra_forbidden" or field not in FIELDS_BY_ACTION[action]:
-        return f"Unexpected field for {action}."
-    if first.get("type") == "missing":
-        return f'Missing field "{field}".'
-    return f'Invalid "{field}": expected {FIELD_HINTS[str(field)]}.'
-
-
-def reply_error(service: Signaling, conn: str, error: Exception) -> None:
-    frame = error_frame(error)
-    if isinstance(error, P2PChatError):
-        logger.info("request refused", extra={"code": frame.code.value})
-    else:
-        logger.exception("request failed")
-    try:
-        obs.count(obs.ERRORS, code=frame.code.value)
-        service.reply(conn, frame)
-    except Exception:
-        logger.exception("could not send the error frame")

@@ -1,7 +1,12 @@
 """Protocol v1: the one definition of every message's shape, the limits and the error codes.
 
 Client frames are discriminated on ``action``, server frames on ``type``. Documented in
-docs/protocol.md; ``frontend/js/protocol.js`` mirrors the names and limits. Imports only pydantic.
+docs/protocol.md; ``frontend/js/protocol.js`` mirrors the names and limits. Imports only pydantic
+(and limits).
+
+Nothing is validated at import (cold start): the models are declared with ``defer_build`` and
+the two unions' ``TypeAdapter``s are made on first use (``client_messages()``,
+``server_messages()``, cached for the life of the process).
 """
 
 from __future__ import annotations
@@ -9,18 +14,19 @@ from __future__ import annotations
 import json
 import unicodedata
 from enum import StrEnum
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
-# ---- limits -------------------------------------------------------------------------------
-DEFAULT_MAX_PEERS = 2  # the seed's 1:1 call
-MAX_PEERS_LIMIT = 8  # the data model and protocol hold up to this many members per room
-MAX_SIGNAL_BYTES = 16 * 1024  # `data` of a signal, serialized as compact UTF-8 JSON
-MAX_NAME_CHARS = 40  # after trimming, in Unicode code points
-ROOM_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-SESSION_PATTERN = r"^[A-Za-z0-9_-]{22,64}$"  # at least 128 bits of URL-safe base64
-PEER_ID_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"  # what the server hands out (22 characters)
+# The limits and patterns live in limits.py (no pydantic) and are re-exported from here.
+from .limits import DEFAULT_MAX_PEERS as DEFAULT_MAX_PEERS
+from .limits import MAX_NAME_CHARS as MAX_NAME_CHARS
+from .limits import MAX_PEERS_LIMIT as MAX_PEERS_LIMIT
+from .limits import MAX_SIGNAL_BYTES as MAX_SIGNAL_BYTES
+from .limits import PEER_ID_PATTERN as PEER_ID_PATTERN
+from .limits import ROOM_PATTERN as ROOM_PATTERN
+from .limits import SESSION_PATTERN as SESSION_PATTERN
 
 # Unicode general categories refused in names: controls, format characters (bidirectional
 # overrides, zero-width spaces, BOM...), surrogates, private use, unassigned, and line or
@@ -69,7 +75,8 @@ def signal_data_size(data: dict[str, Any]) -> int:
 
 
 class _Frame(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # defer_build: each model's validator is built when it is first used, not at import.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
 
 # ---- client to server -----------------------------------------------------------------------
@@ -114,7 +121,12 @@ FIELDS_BY_ACTION = {
     "leave": frozenset(Leave.model_fields),
     "ping": frozenset(Ping.model_fields),
 }
-client_message_adapter: TypeAdapter[Join | Signal | Leave | Ping] = TypeAdapter(ClientMessage)
+
+
+@cache
+def client_messages() -> TypeAdapter[Join | Signal | Leave | Ping]:
+    """The validator of a client frame, built on first use and kept."""
+    return TypeAdapter(ClientMessage)
 
 
 # ---- server to client -----------------------------------------------------------------------
@@ -140,7 +152,9 @@ class PeerJoined(_Frame):
 class Relayed(_Frame):
     """The `signal` frame as the addressee receives it; `from` is stamped by the server."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, populate_by_name=True, defer_build=True
+    )
     type: Literal["signal"] = "signal"
     from_: str = Field(alias="from")
     data: dict[str, Any]
@@ -164,9 +178,23 @@ class Error(_Frame):
 ServerMessage = Annotated[
     Joined | PeerJoined | Relayed | PeerLeft | Pong | Error, Field(discriminator="type")
 ]
-server_message_adapter: TypeAdapter[Joined | PeerJoined | Relayed | PeerLeft | Pong | Error] = (
-    TypeAdapter(ServerMessage)
-)
+
+
+@cache
+def server_messages() -> TypeAdapter[Joined | PeerJoined | Relayed | PeerLeft | Pong | Error]:
+    """The validator of a server frame (tests check every frame sent), built on first use."""
+    return TypeAdapter(ServerMessage)
+
+
+_LAZY = {"client_message_adapter": client_messages, "server_message_adapter": server_messages}
+
+
+def __getattr__(name: str) -> Any:
+    """``client_message_adapter`` and ``server_message_adapter`` still work as names
+    (built on first access)."""
+    if name in _LAZY:
+        return _LAZY[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def encode(message: Joined | PeerJoined | Relayed | PeerLeft | Pong | Error) -> bytes:

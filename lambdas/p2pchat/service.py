@@ -7,22 +7,14 @@ turns an event into one call here. Raises typed domain errors (errors.py) for th
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from collections.abc import Callable
 
 from . import observability as obs
-from . import table_spec
 from .errors import Internal, NotInRoom, RoomFull
 from .observability import logger
 from .protocol import (
-    DEFAULT_MAX_PEERS,
     MAX_PEERS_LIMIT,
     Join,
     Joined,
@@ -45,90 +37,16 @@ from .rooms import (
     route_signal,
     session_hash,
 )
+from .settings import DEFAULT_ICE_SERVERS as DEFAULT_ICE_SERVERS
+from .settings import Settings
+from .settings import origin_allowed as origin_allowed
+from .settings import parse_origins as parse_origins
 from .store import Store
 
-DEFAULT_ICE_SERVERS: list[dict[str, Any]] = [{"urls": "stun:stun.l.google.com:19302"}]
 # Optimistic attempts per join. Every failed attempt means another write to the room
 # succeeded, and a room takes at most MAX_PEERS_LIMIT joins before it is full, so this bound
 # is only reached under pathological churn (answered `internal`).
 JOIN_ATTEMPTS = MAX_PEERS_LIMIT + 4
-
-
-class IceServer(BaseModel):
-    """An RTCIceServer dictionary, as the browser's RTCPeerConnection takes it."""
-
-    model_config = ConfigDict(extra="forbid")
-    urls: str | list[str]
-    username: str | None = None
-    credential: str | None = None
-
-
-_ice_servers = TypeAdapter(list[IceServer])
-
-
-@dataclass(frozen=True)
-class Settings:
-    table_name: str = table_spec.LOCAL_TABLE_NAME
-    max_peers: int = DEFAULT_MAX_PEERS
-    allowed_origins: frozenset[str] | None = None  # None: any origin (development)
-    ice_servers: list[dict[str, Any]] = field(default_factory=lambda: list(DEFAULT_ICE_SERVERS))
-    ttl_seconds: int = table_spec.DEFAULT_TTL_SECONDS
-    apigw_endpoint: str | None = None
-    dynamodb_endpoint: str | None = None
-    region: str = "us-east-1"
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        return cls(
-            table_name=env.get("TABLE_NAME") or table_spec.LOCAL_TABLE_NAME,
-            max_peers=_bounded_int(env.get("MAX_PEERS"), DEFAULT_MAX_PEERS, 2, MAX_PEERS_LIMIT),
-            allowed_origins=parse_origins(env.get("ALLOWED_ORIGINS")),
-            ice_servers=_parse_ice_servers(env.get("ICE_SERVERS")),
-            ttl_seconds=_bounded_int(
-                env.get("ROOM_TTL_SECONDS"), table_spec.DEFAULT_TTL_SECONDS, 60, 30 * 24 * 3600
-            ),
-            apigw_endpoint=env.get("APIGW_ENDPOINT") or None,
-            dynamodb_endpoint=env.get("DYNAMODB_ENDPOINT") or None,
-            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-        )
-
-
-def _bounded_int(raw: str | None, default: int, low: int, high: int) -> int:
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        logger.warning("ignoring a setting that is not a whole number", extra={"value": raw})
-        return default
-    return min(max(value, low), high)
-
-
-def _parse_ice_servers(raw: str | None) -> list[dict[str, Any]]:
-    if not raw or not raw.strip():
-        return list(DEFAULT_ICE_SERVERS)
-    try:
-        servers = _ice_servers.validate_python(json.loads(raw))
-    except (ValueError, ValidationError):
-        logger.error("ICE_SERVERS is not a JSON list of RTCIceServer objects; using the default")
-        return list(DEFAULT_ICE_SERVERS)
-    return [s.model_dump(exclude_none=True) for s in servers]
-
-
-def normalize_origin(origin: str) -> str:
-    return origin.strip().rstrip("/").lower()
-
-
-def parse_origins(raw: str | None) -> frozenset[str] | None:
-    origins = frozenset(normalize_origin(o) for o in (raw or "").split(",") if o.strip())
-    return origins or None
-
-
-def origin_allowed(origin: str | None, allowed: frozenset[str] | None) -> bool:
-    """Browsers always send Origin; a client without one is not a browser and is admitted."""
-    if allowed is None or origin is None:
-        return True
-    return normalize_origin(origin) in allowed
 
 
 class Signaling:
