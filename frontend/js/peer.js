@@ -2,15 +2,20 @@
 // pattern (W3C WebRTC spec example, MDN, webrtc/samples). No DOM.
 //
 // Usage:
+//   const spare = new SpareConnection(); spare.setLocalStream(stream);   // ahead of need
 //   const peer = new Peer({ remoteId, polite, iceServers, iceTransportPolicy,
+//                           pc: spare.take(),                            // optional
+//                           holdLocal: answering,                        // see holdLocal below
 //                           send: (data) => relay(remoteId, data) });
-//   peer.setLocalStream(stream);          // now or later; adding tracks renegotiates
+//   peer.setLocalStream(stream);          // now or later; new tracks are negotiated at once
 //   peer.addEventListener('track', (e) => video.srcObject = e.detail.stream);
 //   peer.receive(data);                   // every signal `data` from that peer (see classify)
 //   peer.restartIce();  peer.close();
 //
 // Wire shape of `data` (inside the protocol's `signal` frame):
-//   {kind: 'hello'|'sdp'|'ice', epoch, to, seq, description?, candidate?}
+//   {kind: 'hello'|'sdp'|'ice', epoch, to, seq, description?, candidates?}
+//   - candidates: the ICE candidates gathered within CANDIDATE_BATCH_MS, in one message (a
+//     single `candidate` is still understood).
 //   - epoch: random id of the sending RTCPeerConnection; `to`: the receiver's epoch as the
 //     sender knows it (null until it has heard from it). A reloaded page has a new epoch, so
 //     the other side knows to start a fresh connection instead of renegotiating a dead one.
@@ -27,6 +32,52 @@ export const CONNECT_TIMEOUT_MS = 20000; // TURN with bad credentials stays "new
 // and the benchmarks, never without the pool). Host candidates are instant anyway.
 const ICE_CANDIDATE_POOL_SIZE = 0;
 const HOLD_LOCAL_MS = 1500;
+// Candidates come in bursts a few milliseconds apart: one message per burst instead of one per
+// candidate (each message is a Lambda invocation; here, a contender of the offer and answer).
+// The other side needs them only after its answer, which takes longer than this.
+const CANDIDATE_BATCH_MS = 30;
+const CANDIDATE_BATCH_MAX = 16; // about 5 KB: far below the protocol's 16 KB per signal
+// One transport for audio and video (every current browser bundles): half the ICE candidates
+// to gather, relay and check, so fewer signaling messages per call.
+const BUNDLE_POLICY = 'max-bundle';
+
+function newConnection() {
+  return new RTCPeerConnection({
+    bundlePolicy: BUNDLE_POLICY,
+    iceCandidatePoolSize: ICE_CANDIDATE_POOL_SIZE,
+  });
+}
+
+// A connection made ahead of need, with the local tracks already on it: the next Peer takes
+// it instead of creating one while a newcomer waits (creating the first RTCPeerConnection of a
+// page, with its tracks, took tens of milliseconds on a busy machine). Nothing is negotiated
+// or gathered until a Peer takes it, so it holds no network resources.
+export class SpareConnection {
+  constructor() {
+    this.pc = newConnection();
+    this._tracks = new Set();
+  }
+
+  setLocalStream(stream) {
+    if (!this.pc || !stream) return;
+    for (const track of stream.getTracks()) {
+      if (this._tracks.has(track)) continue;
+      this._tracks.add(track);
+      this.pc.addTrack(track, stream);
+    }
+  }
+
+  take() {
+    const pc = this.pc;
+    this.pc = null;
+    return pc;
+  }
+
+  close() {
+    if (this.pc) this.pc.close();
+    this.pc = null;
+  }
+}
 
 function newEpoch() {
   const bytes = new Uint8Array(9);
@@ -42,6 +93,8 @@ export class Peer extends EventTarget {
     iceTransportPolicy = 'all',
     send,
     remoteEpoch = null,
+    pc = null,
+    holdLocal = false,
     log = () => {},
   }) {
     super();
@@ -59,7 +112,10 @@ export class Peer extends EventTarget {
     this._gapTimer = null;
     this._chain = Promise.resolve();
     this._pendingCandidates = [];
+    this._outCandidates = [];
+    this._candidateTimer = null;
     this._addedTracks = new Set();
+    this._reserved = new Set(); // transceivers offered before the camera and microphone opened
     this._stream = null;
     this._holding = false;
     this._holdTimer = null;
@@ -69,22 +125,29 @@ export class Peer extends EventTarget {
     this.ignoreOffer = false;
     this.srdAnswerPending = false;
 
-    this.pc = new RTCPeerConnection({
+    this.pc = pc ?? newConnection();
+    this.pc.setConfiguration({
+      ...this.pc.getConfiguration(),
       iceServers,
       iceTransportPolicy, // 'relay': TURN only, the other side never learns our addresses
-      iceCandidatePoolSize: ICE_CANDIDATE_POOL_SIZE,
     });
+    for (const sender of this.pc.getSenders()) {
+      if (sender.track) this._addedTracks.add(sender.track); // a spare's tracks
+    }
     this.pc.addEventListener('track', ({ track }) => {
       if (!this.remoteStream.getTracks().includes(track)) this.remoteStream.addTrack(track);
       track.addEventListener('ended', () => this.remoteStream.removeTrack(track));
       this._emit('track', { stream: this.remoteStream, track });
     });
     this.pc.addEventListener('icecandidate', ({ candidate }) => {
-      if (candidate) this._post({ kind: 'ice', candidate: candidate.toJSON() });
+      if (candidate) this._queueCandidate(candidate.toJSON());
     });
-    this.pc.addEventListener('negotiationneeded', () => this._negotiate());
+    this.pc.addEventListener('negotiationneeded', () => {
+      if (!this._holding) this._negotiate(); // while holding, the offer's answer covers it
+    });
     this.pc.addEventListener('connectionstatechange', () => this._connectionChanged());
     this._armConnectTimer();
+    if (holdLocal) this._hold();
   }
 
   get connectionState() {
@@ -97,14 +160,26 @@ export class Peer extends EventTarget {
     this._post({ kind: 'hello' });
   }
 
-  // The side that answers a newcomer's hello waits for the newcomer's offer before adding
-  // its own tracks: they then ride the answer, with no second offer racing the first (a
-  // collision costs a round trip and a rollback). If no offer comes, it offers itself.
-  holdLocalUntilOffer(ms = HOLD_LOCAL_MS) {
+  // holdLocal: the side that answers a newcomer waits for the newcomer's offer before
+  // offering its own tracks: they then ride the answer, with no second offer racing the first
+  // (a collision costs a round trip and a rollback). If no offer comes, it offers itself.
+  _hold(ms = HOLD_LOCAL_MS) {
     this._holding = true;
     this._holdTimer = setTimeout(() => this._releaseLocal(), ms);
   }
 
+  // Offer audio and video now, before the local media exists: the call is negotiated and
+  // connected while the camera is still opening, and setLocalStream then puts the tracks on
+  // these transceivers (replaceTrack: no second round of negotiation).
+  offerBeforeMedia() {
+    if (this.closed || this._holding || this._stream) return;
+    for (const kind of ['audio', 'video']) {
+      this._reserved.add(this.pc.addTransceiver(kind, { direction: 'sendrecv' }));
+    }
+    this._negotiateIfNeeded();
+  }
+
+  // The local media, once it is known (a stream without tracks: receive only).
   setLocalStream(stream) {
     if (this.closed || !stream) return;
     this._stream = stream;
@@ -112,8 +187,24 @@ export class Peer extends EventTarget {
     for (const track of stream.getTracks()) {
       if (this._addedTracks.has(track)) continue;
       this._addedTracks.add(track);
-      this.pc.addTrack(track, stream); // reuses a receive-only transceiver of the same kind
+      const reserved = [...this._reserved].find((t) => t.receiver.track.kind === track.kind);
+      if (reserved) {
+        this._reserved.delete(reserved);
+        // No setStreams: it would renegotiate; the other side builds its stream from tracks.
+        reserved.sender.replaceTrack(track).catch((error) => this._emit('error', { error }));
+      } else {
+        this.pc.addTrack(track, stream); // reuses a receive-only transceiver of the same kind
+      }
     }
+    // What the devices did not give (camera refused, no microphone): stop offering to send it.
+    for (const transceiver of this._reserved) transceiver.direction = 'recvonly';
+    this._reserved.clear();
+    this._negotiateIfNeeded();
+  }
+
+  // hello, unless an offer (which carries our epoch too) is already being made.
+  greet() {
+    if (!this.makingOffer) this.hello();
   }
 
   // What to do with `data` from this peer's id: 'accept', 'drop' (meant for an older
@@ -143,6 +234,16 @@ export class Peer extends EventTarget {
     this._holding = false;
     clearTimeout(this._holdTimer);
     if (this._stream) this.setLocalStream(this._stream);
+    else this._negotiateIfNeeded();
+  }
+
+  // Offer now when tracks wait to be negotiated, without waiting for the browser's
+  // negotiationneeded task (a spare's tracks were added before this Peer listened for it).
+  // Starting the offer here also keeps that event from firing for the same change.
+  _negotiateIfNeeded() {
+    if (this.closed || this._holding || this.makingOffer) return;
+    if (this.pc.signalingState !== 'stable') return; // the browser asks again once stable
+    if (this.pc.getTransceivers().some((t) => t.mid === null)) this._negotiate();
   }
 
   restartIce() {
@@ -157,11 +258,28 @@ export class Peer extends EventTarget {
     clearTimeout(this._gapTimer);
     clearTimeout(this._connectTimer);
     clearTimeout(this._holdTimer);
+    clearTimeout(this._candidateTimer);
     this.pc.close();
     for (const track of this.remoteStream.getTracks()) track.stop();
   }
 
   // ---- internals ------------------------------------------------------------------------
+  _queueCandidate(candidate) {
+    this._outCandidates.push(candidate);
+    if (this._outCandidates.length >= CANDIDATE_BATCH_MAX) this._sendCandidates();
+    else if (this._candidateTimer === null) {
+      this._candidateTimer = setTimeout(() => this._sendCandidates(), CANDIDATE_BATCH_MS);
+    }
+  }
+
+  _sendCandidates() {
+    clearTimeout(this._candidateTimer);
+    this._candidateTimer = null;
+    if (this._outCandidates.length) {
+      this._post({ kind: 'ice', candidates: this._outCandidates.splice(0) });
+    }
+  }
+
   _post(payload) {
     if (this.closed) return;
     const data = { ...payload, epoch: this.epoch, to: this.remoteEpoch, seq: this._seqOut++ };
@@ -192,7 +310,16 @@ export class Peer extends EventTarget {
     this._log('handle', message.kind, message.seq, message.description?.type ?? '', this.pc.signalingState);
     try {
       if (message.kind === 'sdp') await this._onDescription(message.description);
-      else if (message.kind === 'ice') await this._onCandidate(message.candidate);
+      else if (message.kind === 'ice') {
+        const candidates = Array.isArray(message.candidates) ? message.candidates : [message.candidate];
+        for (const candidate of candidates) {
+          try {
+            await this._onCandidate(candidate);
+          } catch (error) {
+            this._emit('error', { error }); // one bad candidate does not drop the others
+          }
+        }
+      }
       // 'hello' carries nothing but its epoch.
     } catch (error) {
       this._emit('error', { error });

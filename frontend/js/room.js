@@ -9,21 +9,21 @@
 // See docs/frontend.md for the reconnect design.
 
 import { cleanName, ErrorCode, join, leave, MessageType, signal } from './protocol.js';
-import {
-  forgetSession,
-  releaseSession,
-  roomFromLocation,
-  roomUrl,
-  sessionToken,
-} from './invite.js';
-import { openLocalMedia } from './media.js';
-import { Peer } from './peer.js';
+import { boot } from './boot.js';
+import { forgetSession, releaseSession, roomUrl, sessionToken } from './invite.js';
+import { Peer, SpareConnection } from './peer.js';
 import { savedMedia, saveMedia, savedName, saveName } from './prefs.js';
-import { SignalingClient } from './signaling.js';
 import { RoomView } from './ui.js';
 
 const OUTBOX_LIMIT = 500;
+const SPARE_REFILL_MS = 3000; // a new spare connection once a call's set-up is over
 const PEER_KINDS = new Set(['hello', 'sdp', 'ice']);
+
+// boot.js has already started the settings, the camera and the socket; this module is loaded
+// `async` too, so the document may still be parsing when it runs.
+if (document.readyState === 'loading') {
+  await new Promise((resolve) => document.addEventListener('DOMContentLoaded', resolve, { once: true }));
+}
 
 const view = new RoomView(document);
 const state = {
@@ -49,6 +49,8 @@ const state = {
   rejoinPending: false,
 };
 let sig = null;
+let spare = null; // a connection made ahead of need (peer.js), taken by the next Peer
+let spareTimer = null;
 const trace = []; // the last events, for debugging a call (window.p2pchat.trace)
 function note(...items) {
   trace.push(`${Math.round(performance.now())} ${items.join(' ')}`);
@@ -57,36 +59,28 @@ function note(...items) {
 let session = null; // this tab's secret for the room: kept out of the debug handle
 
 // ---- start ------------------------------------------------------------------------------
-const parsed = roomFromLocation();
-if (parsed.error) {
-  view.fatal('This room link does not work', `${parsed.error} Check the link you were sent, or start a new room from the lobby.`);
+if (boot.error) {
+  view.fatal('This room link does not work', `${boot.error} Check the link you were sent, or start a new room from the lobby.`);
 } else {
-  start(parsed.room);
+  start(boot.room);
 }
 
 function start(room) {
   state.room = room;
   session = sessionToken(room);
-  view.setRoom(room);
-  view.banner('Connecting…');
-  // The camera and the socket open in parallel; neither waits for the other.
-  openLocalMedia().then(onMedia);
-  fetch('config.json', { cache: 'no-store' })
-    .then((response) => {
-      if (!response.ok) throw new Error(`config.json: HTTP ${response.status}`);
-      return response.json();
-    })
-    .then((config) => {
-      const url = String(config.signalingUrl ?? '');
-      if (!/^wss?:\/\//.test(url)) throw new Error('config.json: signalingUrl must be ws(s)://');
-      state.iceTransportPolicy = config.iceTransportPolicy === 'relay' ? 'relay' : 'all';
-      connect(url);
-    })
-    .catch((error) => {
+  boot.media.then(onMedia);
+  boot.signaling.then(({ sig: client, iceTransportPolicy, error }) => {
+    if (error) {
       console.error(error);
       shutdown();
       view.fatal('P2PChat cannot start', 'The app could not load its settings. Check your connection and reload the page.');
-    });
+      return;
+    }
+    state.iceTransportPolicy = iceTransportPolicy;
+    listen(client);
+  });
+  view.setRoom(room);
+  view.banner('Connecting…');
   const stored = cleanName(savedName());
   if (stored.name) {
     setName(stored.name);
@@ -113,9 +107,13 @@ function setName(name) {
   sendJoin();
 }
 
-function connect(url) {
-  if (state.left) return;
-  sig = new SignalingClient(url);
+// The socket boot.js opened: it may already be open (then its 'open' event has passed).
+function listen(client) {
+  sig = client;
+  if (state.left) {
+    sig.close();
+    return;
+  }
   sig.addEventListener('open', () => sendJoin());
   sig.addEventListener('message', (event) => onServerMessage(event.detail));
   sig.addEventListener('down', (event) => {
@@ -125,7 +123,7 @@ function connect(url) {
     const call = state.peers.size ? ' Your call continues meanwhile.' : '';
     view.banner(`Lost the connection to the server. Reconnecting in ${seconds} s…${call}`, 'warn');
   });
-  sig.connect();
+  sendJoin();
 }
 
 function sendJoin() {
@@ -190,7 +188,7 @@ function onJoined(message) {
     if (peer) {
       peer.hello(); // still here (maybe under a new id of ours): the epoch tells them
     } else {
-      createPeer(id).hello();
+      createPeer(id).greet(); // our offer is already being made: no hello needed
     }
   }
   sendState();
@@ -243,9 +241,12 @@ function onSignal(from, data) {
       comeBack(from);
       return;
     } else {
-      peer = createPeer(from, data.epoch, { answering: true });
-      peer.hello();
+      // A newcomer. Its first message (usually its offer) goes in before the page changes.
+      peer = createPeer(from, data.epoch, { answering: true, first: data });
+      if (data.kind !== 'sdp') peer.hello(); // our answer will tell them our epoch
       view.notify(`${displayName(from)} joined`);
+      comeBack(from);
+      return;
     }
   }
   comeBack(from);
@@ -257,7 +258,7 @@ function onSignal(from, data) {
     peer.close();
     state.peers.delete(from);
     peer = createPeer(from, data.epoch, { answering: true });
-    peer.hello();
+    if (data.kind !== 'sdp') peer.hello();
   }
   peer.receive(data);
 }
@@ -282,7 +283,9 @@ function onError({ code, message }) {
 }
 
 // ---- peers ------------------------------------------------------------------------------
-function createPeer(id, remoteEpoch = null, { answering = false } = {}) {
+// `first`: a message from that peer to hand over before the page is updated, so that its
+// processing (an offer's setRemoteDescription) overlaps with the page's work.
+function createPeer(id, remoteEpoch = null, { answering = false, first = null } = {}) {
   note('create', id, remoteEpoch);
   const peer = new Peer({
     remoteId: id,
@@ -290,10 +293,17 @@ function createPeer(id, remoteEpoch = null, { answering = false } = {}) {
     iceServers: state.iceServers,
     iceTransportPolicy: state.iceTransportPolicy,
     remoteEpoch,
+    pc: takeSpare(),
+    holdLocal: answering,
     send: (data) => relay(peer.remoteId, data, peer),
     log: (...items) => note('pc', id.slice(0, 4), ...items),
   });
   state.peers.set(id, peer);
+  // Negotiation first (it runs off this thread), the page after. A newcomer offers at once,
+  // even while its camera is still opening (its tracks follow without renegotiation).
+  if (state.media) peer.setLocalStream(state.media.stream);
+  else if (!answering) peer.offerBeforeMedia();
+  if (first) peer.receive(first);
   note('epoch', peer.epoch, 'polite', peer.polite);
   const current = () => state.peers.get(peer.remoteId) === peer;
   view.addRemote(id, state.names.get(id));
@@ -315,9 +325,22 @@ function createPeer(id, remoteEpoch = null, { answering = false } = {}) {
     note('peer-error', String(event.detail.error));
     console.warn('peer', event.detail.error);
   });
-  if (answering) peer.holdLocalUntilOffer();
-  if (state.media) peer.setLocalStream(state.media.stream);
   return peer;
+}
+
+// The spare connection, if there is one; a new one is made once this call is set up.
+function takeSpare() {
+  const pc = spare ? spare.take() : null;
+  spare = null;
+  clearTimeout(spareTimer);
+  spareTimer = setTimeout(makeSpare, SPARE_REFILL_MS);
+  return pc;
+}
+
+function makeSpare() {
+  if (state.left || spare || !state.media) return;
+  spare = new SpareConnection();
+  spare.setLocalStream(state.media.stream);
 }
 
 function onPeerConnection(peer, connectionState) {
@@ -433,6 +456,7 @@ function onMedia(media) {
   view.mediaProblem(media.problem);
   renderLocal();
   for (const peer of state.peers.values()) peer.setLocalStream(media.stream);
+  if (!state.peers.size) makeSpare(); // else after this call's set-up (takeSpare)
   sendState();
 }
 
@@ -500,6 +524,9 @@ function shutdown() {
   state.left = true;
   for (const peer of state.peers.values()) peer.close();
   state.peers.clear();
+  clearTimeout(spareTimer);
+  if (spare) spare.close();
+  spare = null;
   if (state.media) state.media.stop();
   if (sig) sig.close();
 }

@@ -213,3 +213,47 @@ def test_leave_then_the_next_person_connects(open_page, local_stack):
     expect(remote_tiles(ana)).to_have_count(0)
     expect(ana.locator("#notices")).to_contain_text("Cy left")
     expect(ana.locator("#waiting")).to_be_visible()
+
+
+# getUserMedia that resolves only when the test opens the camera (window.openCamera()): a
+# camera that takes its time, as real ones do (fake media opens in tens of milliseconds).
+SLOW_CAMERA_JS = """(() => {
+  const gum = MediaDevices.prototype.getUserMedia;
+  let open;
+  const opened = new Promise((resolve) => { open = resolve; });
+  window.openCamera = () => open();
+  MediaDevices.prototype.getUserMedia = async function (...args) {
+    await opened;
+    return gum.apply(this, args);
+  };
+})()"""
+
+
+def test_a_slow_camera_does_not_hold_the_call_back(open_page, local_stack):
+    ana = open_page("ana")
+    link = create_room(ana, local_stack.http_url, "Ana")
+    bo = open_page("bo")
+    bo.add_init_script(script=SLOW_CAMERA_JS)
+    join_by_link(bo, link, "Bo")
+
+    # While Bo's camera is still opening, the call is connected: Bo sees and hears Ana.
+    before = wait_media_rising(bo)
+    assert bo.evaluate("window.p2pchat.state.media") is None
+    expect(remote_tiles(bo).locator(".tile-name")).to_have_text("Ana")
+
+    # Bo's camera opens: Ana sees and hears Bo on the same connection (no new one).
+    bo.evaluate("window.openCamera()")
+    after = wait_media_rising(ana)
+    assert wait_media_rising(bo, before)["epochs"] == before["epochs"]
+    assert after["peers"] == 1
+    expect(remote_tiles(ana)).to_have_attribute("data-status", "connected")
+    # One offer in all, Bo's, made before his camera opened; his tracks joined it without a
+    # second one, and Ana only answered (she never had to offer herself).
+    assert sent_descriptions(bo) == ["offer"]
+    assert sent_descriptions(ana) == ["answer"]
+
+
+def sent_descriptions(page: Page) -> list[str]:
+    """The types of the session descriptions this page sent, in order (its debug trace)."""
+    trace = page.evaluate("window.p2pchat.trace")
+    return re.findall(r" out sdp \d+ (offer|answer)$", "\n".join(trace), re.M)
