@@ -4,15 +4,16 @@ Two Chromium contexts with fake media. Person 1 opens the room and waits; person
 the same link; the figure runs from person 2's navigation start to the later of the two
 first decoded remote video frames. The product (the local stack, `python -m local`) and the
 floor (bench/floor: a bare in-memory relay and a minimal page) are measured interleaved in
-the same run, rotating which goes first. A third target, product+preload, is the product with
-<link rel="modulepreload"> for its modules and a preload for config.json injected into
-room.html from outside (Playwright routing), to measure those fixes without touching
-frontend/ (--no-preload-variant skips it). Steps are timed from outside by an init script
+the same run, rotating which goes first. `--baseline CHECKOUT` adds a third target, the
+product of another checkout (a git worktree of main, say), so a change is measured against
+what it replaces in the same run. Steps are timed from outside by an init script
 (bench/probe.js) that wraps WebSocket, getUserMedia and RTCPeerConnection.
 
     .venv/bin/python -m bench.ttff            # 24 calls each (after 2 warm-up calls each)
     .venv/bin/python -m bench.ttff --calls 5  # quicker
     .venv/bin/python -m bench.ttff --only floor
+    git worktree add /tmp/main main && ln -s "$PWD/node_modules" /tmp/main/
+    .venv/bin/python -m bench.ttff --baseline /tmp/main   # this checkout against main
 
 The last line is the headline: medians, p95s and the ratio product/floor.
 """
@@ -21,8 +22,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -108,48 +109,6 @@ class Product(Target):
         return "try { localStorage.setItem('p2pchat.name', 'Bench'); } catch (e) {}"
 
 
-class ProductPreload(Product):
-    """The product with fixes 1 and 2 of docs/benchmarks.md applied from outside, to measure
-    their effect without touching frontend/: room.html is served with a
-    `<link rel="modulepreload">` for every module room.js imports (transitively) and a
-    `<link rel="preload" as="fetch">` for config.json, injected into its <head> by Playwright's
-    request routing. Everything else is the product as it is."""
-
-    _document: tuple[int, dict[str, str], str] | None = None
-
-    def setup_context(self, ctx) -> None:
-        if self._document is None:
-            # Read the page once from the product (with its own headers: the CSP included),
-            # then answer from memory, so the routing adds as little as it can.
-            import urllib.request
-
-            with urllib.request.urlopen(f"{self.base}/room.html", timeout=10) as r:
-                headers = {k: v for k, v in r.headers.items()
-                           if k.lower() not in ("content-length", "date", "last-modified",
-                                                "etag", "transfer-encoding")}  # fmt: skip
-                html = r.read().decode()
-            links = "".join(f'<link rel="modulepreload" href="js/{m}">' for m in module_graph())
-            links += '<link rel="preload" href="config.json" as="fetch" crossorigin>'
-            self._document = (200, headers, html.replace("<head>", "<head>" + links, 1))
-        status, headers, body = self._document
-        ctx.route("**/room.html*",
-                  lambda route: route.fulfill(status=status, headers=headers, body=body))
-
-
-def module_graph(entry: str = "room.js") -> list[str]:
-    """room.js and every module it imports, directly or not (frontend/js, relative imports)."""
-    seen: list[str] = []
-    todo = [entry]
-    while todo:
-        name = todo.pop(0)
-        if name in seen:
-            continue
-        seen.append(name)
-        text = (ROOT / "frontend" / "js" / name).read_text()
-        todo += re.findall(r"^import[^;]*?from '\./([\w.-]+\.js)'", text, re.M | re.S)
-    return seen
-
-
 def start_floor() -> Floor:
     port = free_port()
     proc = subprocess.Popen(
@@ -160,18 +119,19 @@ def start_floor() -> Floor:
     return Floor("floor", f"http://127.0.0.1:{port}", proc)
 
 
-def start_product(log_path: Path) -> Product:
-    """`make run`'s process, `python -m local`, on a free port (it starts DynamoDB Local)."""
+def start_product(log_path: Path, root: Path = ROOT, name: str = "product") -> Product:
+    """`make run`'s process, `python -m local`, on a free port (it starts DynamoDB Local),
+    from this checkout or from another one at `root` (its own code and frontend/)."""
     port = free_port()
     env = {**os.environ, **FAKE_AWS_ENV, "PORT": str(port), "HOST": "127.0.0.1"}
     log = open(log_path, "w")  # noqa: SIM115 - kept open for the child's lifetime
     proc = subprocess.Popen(
-        [PYTHON, "-m", "local"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [PYTHON, "-m", "local"], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
     wait_port(port, 60, proc)
     wait_http(f"http://127.0.0.1:{port}/config.json", 90, proc)  # the database is up too
-    return Product("product", f"http://127.0.0.1:{port}", proc)
+    return Product(name, f"http://127.0.0.1:{port}", proc)
 
 
 def one_call(browser, target: Target) -> dict:
@@ -332,7 +292,7 @@ def print_summary(name: str, s: dict) -> None:
 
 
 def run(calls: int, warmup: int, only: str | None, product_link: str | None,
-        preload_variant: bool = True) -> dict:  # fmt: skip
+        baseline: Path | None = None) -> dict:  # fmt: skip
     from playwright.sync_api import sync_playwright
 
     targets: list[Target] = []
@@ -348,18 +308,14 @@ def run(calls: int, warmup: int, only: str | None, product_link: str | None,
             if product_link:
                 product.link_format = product_link
             targets.append(product)
-            if preload_variant:
-                variant = ProductPreload("product+preload", product.base)  # same stack
-                variant.link_format = product.link_format
-                targets.append(variant)
+            if baseline is not None:
+                # Another checkout (say, main before a change) measured in the same run.
+                other = start_product(log_path.with_name(log_path.stem + "-baseline.log"),
+                                      root=baseline, name="baseline")  # fmt: skip
+                other.link_format = product.link_format
+                targets.append(other)
         started = list(targets)
         args = list(CHROMIUM_ARGS)
-        if any(isinstance(t, ProductPreload) for t in targets):
-            # A document fulfilled through Playwright's routing has no address space of its
-            # own, so Chromium's Local Network Access check would block its WebSocket to
-            # 127.0.0.1. Loopback pages talking to loopback never meet the check, so turning
-            # it off changes nothing for the floor and the product.
-            args.append("--disable-features=LocalNetworkAccessChecks")
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=args)
             try:
@@ -402,10 +358,10 @@ def run(calls: int, warmup: int, only: str | None, product_link: str | None,
         f, p = summaries["floor"], summaries["product"]
         out["ratio_median"] = p["median"] / f["median"] if f["median"] else None
         out["ratio_p95"] = p["p95"] / f["p95"] if f["p95"] else None
-    if "floor" in summaries and "product+preload" in summaries:
-        f, v = summaries["floor"], summaries["product+preload"]
-        out["ratio_preload_median"] = v["median"] / f["median"] if f["median"] else None
-        out["ratio_preload_p95"] = v["p95"] / f["p95"] if f["p95"] else None
+    if "floor" in summaries and "baseline" in summaries:
+        f, v = summaries["floor"], summaries["baseline"]
+        out["ratio_baseline_median"] = v["median"] / f["median"] if f["median"] else None
+        out["ratio_baseline_p95"] = v["p95"] / f["p95"] if f["p95"] else None
     return out
 
 
@@ -415,27 +371,29 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="discarded calls per target")
     parser.add_argument("--only", choices=["floor", "product"])
     parser.add_argument("--product-link", help="format of the invite link, {base} and {room}")
-    parser.add_argument("--no-preload-variant", action="store_true",
-                        help="skip the third target: the product with module/config preloads")
     parser.add_argument("--no-chart", action="store_true")
+    parser.add_argument("--baseline", type=Path, metavar="CHECKOUT",
+                        help="also measure the product of another checkout (e.g. a git worktree "
+                             "of main), interleaved, as target 'baseline'")
     args = parser.parse_args()
     out = run(args.calls, args.warmup, args.only, args.product_link,
-              not args.no_preload_variant)  # fmt: skip
+              args.baseline)  # fmt: skip
     path = save_result("ttff" if args.only is None else f"ttff-{args.only}", out)
     print(f"\nraw results: {path.relative_to(ROOT)}")
     s = out["summaries"]
     if "ratio_median" in out and not args.no_chart:
         from bench.chart import ttff_chart
 
-        print(f"chart: {ttff_chart(out).relative_to(ROOT)}")
+        saved = json.loads(path.read_text())  # with the machine's description, for the footer
+        print(f"chart: {ttff_chart(saved).relative_to(ROOT)}")
     parts = [f"{name} median {ms(v['median'])} p95 {ms(v['p95'])} (n={v['calls']})"
              for name, v in s.items()]  # fmt: skip
     tail = ""
     if out.get("ratio_median"):
         tail = (f" | ratio product/floor: median {out['ratio_median']:.2f}x, "
                 f"p95 {out['ratio_p95']:.2f}x (target <= 1.2x)")  # fmt: skip
-    if out.get("ratio_preload_median"):
-        tail += f"; with preloads {out['ratio_preload_median']:.2f}x"
+    if out.get("ratio_baseline_median"):
+        tail += f"; baseline/floor {out['ratio_baseline_median']:.2f}x"
     print("TTFF: " + " | ".join(parts) + tail)
 
 
