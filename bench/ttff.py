@@ -86,9 +86,6 @@ class Target:
     def init_script(self) -> str:
         return ""
 
-    def setup_context(self, ctx) -> None:
-        """Anything the target needs in a fresh browser context (nothing by default)."""
-
 
 class Floor(Target):
     def url(self, room: str) -> str:
@@ -145,7 +142,6 @@ def one_call(browser, target: Target) -> dict:
             ctx.add_init_script(path=str(PROBE))
             if target.init_script():
                 ctx.add_init_script(script=target.init_script())
-            target.setup_context(ctx)
             contexts.append(ctx)
             pages.append(ctx.new_page())
         p1, p2 = pages
@@ -354,14 +350,12 @@ def run(calls: int, warmup: int, only: str | None, product_link: str | None,
            "failed_calls": {t.name: t.failed_calls for t in targets},
            "example_call": {t.name: t.results[len(t.results) // 2] for t in targets
                             if t.results}}  # fmt: skip
-    if "floor" in summaries and "product" in summaries:
-        f, p = summaries["floor"], summaries["product"]
-        out["ratio_median"] = p["median"] / f["median"] if f["median"] else None
-        out["ratio_p95"] = p["p95"] / f["p95"] if f["p95"] else None
-    if "floor" in summaries and "baseline" in summaries:
-        f, v = summaries["floor"], summaries["baseline"]
-        out["ratio_baseline_median"] = v["median"] / f["median"] if f["median"] else None
-        out["ratio_baseline_p95"] = v["p95"] / f["p95"] if f["p95"] else None
+    f = summaries.get("floor")
+    for name, prefix in (("product", "ratio"), ("baseline", "ratio_baseline")):
+        if f and name in summaries:
+            for stat in ("median", "p95"):
+                value = summaries[name][stat]
+                out[f"{prefix}_{stat}"] = value / f[stat] if f[stat] else None
     return out
 
 

@@ -2,7 +2,7 @@
 // pattern (W3C WebRTC spec example, MDN, webrtc/samples). No DOM.
 //
 // Usage:
-//   const spare = new SpareConnection(); spare.setLocalStream(stream);   // ahead of need
+//   const spare = new SpareConnection(stream);                           // ahead of need
 //   const peer = new Peer({ remoteId, polite, iceServers, iceTransportPolicy,
 //                           pc: spare.take(),                            // optional
 //                           holdLocal: answering,                        // see holdLocal below
@@ -53,18 +53,9 @@ function newConnection() {
 // page, with its tracks, took tens of milliseconds on a busy machine). Nothing is negotiated
 // or gathered until a Peer takes it, so it holds no network resources.
 export class SpareConnection {
-  constructor() {
+  constructor(stream) {
     this.pc = newConnection();
-    this._tracks = new Set();
-  }
-
-  setLocalStream(stream) {
-    if (!this.pc || !stream) return;
-    for (const track of stream.getTracks()) {
-      if (this._tracks.has(track)) continue;
-      this._tracks.add(track);
-      this.pc.addTrack(track, stream);
-    }
+    for (const track of stream.getTracks()) this.pc.addTrack(track, stream);
   }
 
   take() {

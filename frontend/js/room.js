@@ -339,8 +339,7 @@ function takeSpare() {
 
 function makeSpare() {
   if (state.left || spare || !state.media) return;
-  spare = new SpareConnection();
-  spare.setLocalStream(state.media.stream);
+  spare = new SpareConnection(state.media.stream);
 }
 
 function onPeerConnection(peer, connectionState) {
