@@ -5,6 +5,9 @@
 // any first signal) arrives. Who is polite: the peer with the lexicographically smaller id.
 // Peer-level messages, besides the Peer's own {hello, sdp, ice}:
 //   {kind:'state', v, camera, mic}   this side's camera/microphone, newest v wins
+// While a connection is being set up, that state rides on the Peer's next message instead
+// (`media: {v, camera, mic}` on an sdp, ice or hello): every signal is an invocation, and three
+// lone state messages used to queue beside the offer and the answer.
 //   {kind:'bye'}                     leaving on purpose: drop the connection now
 // See docs/frontend.md for the reconnect design.
 
@@ -18,6 +21,9 @@ import { RoomView } from './ui.js';
 const OUTBOX_LIMIT = 500;
 const SPARE_REFILL_MS = 3000; // a new spare connection once a call's set-up is over
 const PEER_KINDS = new Set(['hello', 'sdp', 'ice']);
+// A state waiting for a negotiation message goes on its own after this long (a peer that
+// never negotiates still learns it) or once the connection is up, whichever is first.
+const STATE_CARRY_MS = 2000;
 
 // boot.js has already started the settings, the camera and the socket; this module is loaded
 // `async` too, so the document may still be parsing when it runs.
@@ -46,6 +52,7 @@ const state = {
   outbox: [], // signals waiting for a membership
   early: [], // signals received before `joined`
   stateVersion: 0,
+  stateDue: new Map(), // id -> timer: our camera/microphone state, to go with the next signal
   rejoinPending: false,
 };
 let sig = null;
@@ -227,6 +234,7 @@ function onSignal(from, data) {
     return;
   }
   if (!PEER_KINDS.has(data.kind) || typeof data.epoch !== 'string') return;
+  if (data.media && typeof data.media === 'object') onRemoteMedia(from, data.media);
   state.members.add(from);
   let peer = state.peers.get(from);
   if (!peer) {
@@ -357,10 +365,15 @@ function onPeerConnection(peer, connectionState) {
     failed: 'failed',
   }[connectionState];
   if (status) view.setRemoteStatus(id, status);
+  if (connectionState === 'connected') flushState(id);
 }
 
 function relay(to, data, peer = null) {
   if (state.left) return;
+  if (PEER_KINDS.has(data.kind) && state.stateDue.has(to)) {
+    dropDueState(to);
+    data = { ...data, media: mediaState() };
+  }
   if (state.away.has(to)) {
     if (!state.held.has(to)) state.held.set(to, []);
     state.held.get(to).push({ data, peer });
@@ -421,6 +434,7 @@ function removePeer(id) {
   state.away.delete(id);
   state.held.delete(id);
   state.remoteMedia.delete(id);
+  dropDueState(id);
   view.removeRemote(id);
 }
 
@@ -476,9 +490,35 @@ function renderLocal() {
 function sendState(onlyTo = null) {
   if (!state.joined) return;
   state.stateVersion = Math.max(state.stateVersion + 1, Date.now());
+  for (const id of onlyTo ? [onlyTo] : state.members) {
+    const peer = state.peers.get(id);
+    // No Peer yet (a newcomer's offer is on its way) or one still connecting: carry it.
+    if (!peer || peer.connectionState !== 'connected') carryState(id);
+    else relay(id, { kind: 'state', ...mediaState() });
+  }
+}
+
+// What a `state` message says: {v, camera, mic}, the newest.
+function mediaState() {
   const { camera, mic } = localState();
-  const data = { kind: 'state', v: state.stateVersion, camera, mic };
-  for (const id of onlyTo ? [onlyTo] : state.members) relay(id, data);
+  return { v: state.stateVersion, camera, mic };
+}
+
+function carryState(id) {
+  if (state.stateDue.has(id)) return; // the newest state is read when it goes
+  state.stateDue.set(id, setTimeout(() => flushState(id), STATE_CARRY_MS));
+}
+
+// The due state on its own, if no negotiation message has carried it yet.
+function flushState(id) {
+  if (!state.stateDue.has(id)) return;
+  dropDueState(id);
+  if (state.members.has(id)) relay(id, { kind: 'state', ...mediaState() });
+}
+
+function dropDueState(id) {
+  clearTimeout(state.stateDue.get(id));
+  state.stateDue.delete(id);
 }
 
 function onRemoteMedia(from, data) {
@@ -526,6 +566,7 @@ function shutdown() {
   clearTimeout(spareTimer);
   if (spare) spare.close();
   spare = null;
+  for (const id of [...state.stateDue.keys()]) dropDueState(id);
   if (state.media) state.media.stop();
   if (sig) sig.close();
 }

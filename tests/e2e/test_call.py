@@ -257,3 +257,34 @@ def sent_descriptions(page: Page) -> list[str]:
     """The types of the session descriptions this page sent, in order (its debug trace)."""
     trace = page.evaluate("window.p2pchat.trace")
     return re.findall(r" out sdp \d+ (offer|answer)$", "\n".join(trace), re.M)
+
+
+def test_the_camera_state_rides_on_the_offer_and_the_answer(open_page, local_stack):
+    """Bo joins with his camera off (his choice from an earlier visit): Ana's tile for him says
+    so, and neither side sent its camera/microphone state as a message of its own during the
+    set-up, where each signal is one more invocation queued beside the offer and the answer."""
+    ana = open_page("ana")
+    link = create_room(ana, local_stack.http_url, "Ana")
+    bo = open_page("bo")
+    bo.goto(f"{local_stack.http_url}/")
+    bo.evaluate("localStorage.setItem('p2pchat.media', JSON.stringify({camera: false, mic: true}))")
+    join_by_link(bo, link, "Bo")
+
+    wait_media_rising(bo)
+    tile = remote_tiles(ana)
+    expect(tile).to_have_attribute("data-camera", "off")
+    expect(tile.get_by_text("Camera off", exact=True)).to_be_visible()
+    expect(remote_tiles(bo)).to_have_attribute("data-camera", "on")
+    assert lone_states(ana) == 0
+    assert lone_states(bo) == 0
+
+    # Once connected, a change goes at once, on its own.
+    bo.get_by_role("button", name="Camera", exact=True).click()
+    expect(tile).to_have_attribute("data-camera", "on")
+    assert lone_states(ana) == 1
+
+
+def lone_states(page: Page) -> int:
+    """How many camera/microphone `state` signals this page received (its debug trace)."""
+    trace = page.evaluate("window.p2pchat.trace")
+    return len(re.findall(r" in signal \S+ state$", "\n".join(trace), re.M))
