@@ -36,12 +36,11 @@ import uuid
 from pathlib import Path
 
 from bench import prices
-from bench.common import ROOT, median, save_result
+from bench.common import ROOT, median, returning_visitor, save_result
 from bench.instrument import per_route, totals
 from local.browser import CHROMIUM, CHROMIUM_ARGS
 
 PROBE = Path(__file__).resolve().parent / "probe.js"
-SEED_NAME = "try { localStorage.setItem('p2pchat.name', 'Bench'); } catch (e) {}"
 SAMPLE_SIZES = (10, 1_000, 100_000)
 SAMPLE_ITEM_BYTES = len("connectionId") + 16  # {connectionId: "L0SM9cOFvHcCIhw="}
 NODE_SDK_MAX_SOCKETS = 50  # AWS SDK for JavaScript v3's default concurrent sockets per client
@@ -78,12 +77,12 @@ def browser_calls(stack, calls: int, quiet: float) -> list[dict]:
             for i in range(calls):
                 room = "c" + uuid.uuid4().hex[:12]
                 url = f"{stack.http_url}/room.html?room={room}"
-                contexts = [browser.new_context() for _ in range(2)]
+                visitor = returning_visitor(stack.http_url)
+                contexts = [browser.new_context(storage_state=visitor) for _ in range(2)]
                 result: dict = {"room": room}
                 try:
                     for ctx in contexts:
                         ctx.add_init_script(path=str(PROBE))
-                        ctx.add_init_script(script=SEED_NAME)
                     p1, p2 = (ctx.new_page() for ctx in contexts)
                     rec.reset()
                     p1.goto(url)

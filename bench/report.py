@@ -43,7 +43,7 @@ def when(d: dict) -> str:
             f"`{d['command'].replace('python -m', '.venv/bin/python -m').strip()}`")  # fmt: skip
 
 
-TTFF_NAMES = ("product", "baseline", "floor")
+TTFF_NAMES = ("product", "baseline", "floor", "floor-bare")
 
 
 def ttff(d: dict) -> str:
@@ -63,6 +63,9 @@ def ttff(d: dict) -> str:
         out.append(f"| **ratio baseline / floor** | | | "
                    f"**{d['ratio_baseline_median']:.2f}x** | **{d['ratio_baseline_p95']:.2f}x** "
                    f"| | |")  # fmt: skip
+    if d.get("ratio_bare_median"):
+        out.append(f"| ratio product / bare floor (no security headers) | | | "
+                   f"{d['ratio_bare_median']:.2f}x | {d['ratio_bare_p95']:.2f}x | | |")
     head = " | ".join(names)
     out += ["", "Steps (median / p95, ms; person 2 is the one opening the link):", "",
             f"| step | {head} |", "|---|" + "---|" * len(names)]  # fmt: skip
@@ -239,6 +242,11 @@ def summary(_: dict | None = None) -> str:
             ratio += (f"; the baseline checkout in the same run: {f0(base['median'])} / "
                       f"{f0(base['p95'])} ms = {t['ratio_baseline_median']:.2f}x / "
                       f"{t['ratio_baseline_p95']:.2f}x")  # fmt: skip
+        bare = t["summaries"].get("floor-bare")
+        if bare and t.get("ratio_bare_median"):
+            ratio += (f"; the floor without security headers: {f0(bare['median'])} / "
+                      f"{f0(bare['p95'])} ms = {t['ratio_bare_median']:.2f}x / "
+                      f"{t['ratio_bare_p95']:.2f}x")  # fmt: skip
         out.append(f"| 1. Time to first frame, median / p95 ({p['calls']} calls each, "
                    f"{len(p['failures'])} product calls failed) | product {f0(p['median'])} / "
                    f"{f0(p['p95'])} ms{ratio} | at most 1.2x the floor |")

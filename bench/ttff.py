@@ -3,10 +3,13 @@
 Two Chromium contexts with fake media. Person 1 opens the room and waits; person 2 opens
 the same link; the figure runs from person 2's navigation start to the later of the two
 first decoded remote video frames. The product (the local stack, `python -m local`) and the
-floor (bench/floor: a bare in-memory relay and a minimal page) are measured interleaved in
-the same run, rotating which goes first. `--baseline CHECKOUT` adds a third target, the
-product of another checkout (a git worktree of main, say), so a change is measured against
-what it replaces in the same run. Steps are timed from outside by an init script
+floor (bench/floor: a bare in-memory relay and a minimal page, served with the site's
+security headers like the product's pages) are measured interleaved in the same run, rotating
+which goes first; so is 'floor-bare', the same floor without those headers (its
+Cross-Origin-Opener-Policy makes Chromium start a renderer process after the response: the
+cost of the header, not of signaling). `--baseline CHECKOUT` adds the product of another
+checkout (a git worktree of main, say), so a change is measured against what it replaces in
+the same run. Steps are timed from outside by an init script
 (bench/probe.js) that wraps WebSocket, getUserMedia and RTCPeerConnection.
 
     .venv/bin/python -m bench.ttff            # 24 calls each (after 2 warm-up calls each)
@@ -40,6 +43,7 @@ from bench.common import (
     median,
     ms,
     percentile,
+    returning_visitor,
     save_result,
     stop_process,
     wait_http,
@@ -83,8 +87,9 @@ class Target:
     def url(self, room: str) -> str:
         raise NotImplementedError
 
-    def init_script(self) -> str:
-        return ""
+    def storage_state(self) -> dict:
+        """Every target's contexts are made the same way (the floor page ignores the name)."""
+        return returning_visitor(self.base)
 
 
 class Floor(Target):
@@ -100,20 +105,17 @@ class Product(Target):
     def url(self, room: str) -> str:
         return self.link_format.format(base=self.base, room=room)
 
-    def init_script(self) -> str:
-        # A returning visitor: the display name is already remembered (frontend/js/prefs.js),
-        # so no name prompt stands between opening the link and joining.
-        return "try { localStorage.setItem('p2pchat.name', 'Bench'); } catch (e) {}"
 
 
-def start_floor() -> Floor:
+def start_floor(*, bare: bool = False) -> Floor:
+    """The floor relay and page; `bare`: without the site's security headers."""
     port = free_port()
     proc = subprocess.Popen(
-        [PYTHON, "-m", "bench.floor", "--port", str(port)],
+        [PYTHON, "-m", "bench.floor", "--port", str(port), *(["--bare"] if bare else [])],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     wait_port(port, 15, proc)
-    return Floor("floor", f"http://127.0.0.1:{port}", proc)
+    return Floor("floor-bare" if bare else "floor", f"http://127.0.0.1:{port}", proc)
 
 
 def start_product(log_path: Path, root: Path = ROOT, name: str = "product") -> Product:
@@ -138,10 +140,10 @@ def one_call(browser, target: Target) -> dict:
     try:
         pages = []
         for _ in range(2):
-            ctx = browser.new_context(viewport={"width": 800, "height": 600})
+            ctx = browser.new_context(
+                viewport={"width": 800, "height": 600}, storage_state=target.storage_state()
+            )
             ctx.add_init_script(path=str(PROBE))
-            if target.init_script():
-                ctx.add_init_script(script=target.init_script())
             contexts.append(ctx)
             pages.append(ctx.new_page())
         p1, p2 = pages
@@ -288,7 +290,7 @@ def print_summary(name: str, s: dict) -> None:
 
 
 def run(calls: int, warmup: int, only: str | None, product_link: str | None,
-        baseline: Path | None = None) -> dict:  # fmt: skip
+        baseline: Path | None = None, bare_floor: bool = True) -> dict:  # fmt: skip
     from playwright.sync_api import sync_playwright
 
     targets: list[Target] = []
@@ -299,6 +301,8 @@ def run(calls: int, warmup: int, only: str | None, product_link: str | None,
     try:
         if only in (None, "floor"):
             targets.append(start_floor())
+            if bare_floor:
+                targets.append(start_floor(bare=True))
         if only in (None, "product"):
             product = start_product(log_path)
             if product_link:
@@ -350,8 +354,10 @@ def run(calls: int, warmup: int, only: str | None, product_link: str | None,
            "failed_calls": {t.name: t.failed_calls for t in targets},
            "example_call": {t.name: t.results[len(t.results) // 2] for t in targets
                             if t.results}}  # fmt: skip
-    f = summaries.get("floor")
-    for name, prefix in (("product", "ratio"), ("baseline", "ratio_baseline")):
+    for name, floor, prefix in (("product", "floor", "ratio"),
+                                ("baseline", "floor", "ratio_baseline"),
+                                ("product", "floor-bare", "ratio_bare")):  # fmt: skip
+        f = summaries.get(floor)
         if f and name in summaries:
             for stat in ("median", "p95"):
                 value = summaries[name][stat]
@@ -369,9 +375,11 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, metavar="CHECKOUT",
                         help="also measure the product of another checkout (e.g. a git worktree "
                              "of main), interleaved, as target 'baseline'")
+    parser.add_argument("--no-bare-floor", action="store_true",
+                        help="leave out 'floor-bare', the floor page without security headers")
     args = parser.parse_args()
     out = run(args.calls, args.warmup, args.only, args.product_link,
-              args.baseline)  # fmt: skip
+              args.baseline, bare_floor=not args.no_bare_floor)  # fmt: skip
     path = save_result("ttff" if args.only is None else f"ttff-{args.only}", out)
     print(f"\nraw results: {path.relative_to(ROOT)}")
     s = out["summaries"]
@@ -388,6 +396,8 @@ def main() -> None:
                 f"p95 {out['ratio_p95']:.2f}x (target <= 1.2x)")  # fmt: skip
     if out.get("ratio_baseline_median"):
         tail += f"; baseline/floor {out['ratio_baseline_median']:.2f}x"
+    if out.get("ratio_bare_median"):
+        tail += f"; product/bare floor {out['ratio_bare_median']:.2f}x"
     print("TTFF: " + " | ".join(parts) + tail)
 
 

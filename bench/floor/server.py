@@ -2,7 +2,9 @@
 
 It speaks the product's wire shapes (join/joined/peer-joined/signal/peer-left) so the
 same outside instrumentation reads both, and does nothing else: no validation, no limits,
-no storage. Static files are the floor page (`/room?room=R`) and its script.
+no storage. Static files are the floor page (`/room?room=R`) and its script, served with the
+site's security headers (infra/headers.py, as the product's pages are: they belong to any
+page on the web, not to a signaling design) unless `--bare`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import json
 from pathlib import Path
 
 from aiohttp import WSMsgType, web
+
+from infra.headers import security_headers
 
 HERE = Path(__file__).resolve().parent
 ROOMS = web.AppKey("rooms", dict)
@@ -79,8 +83,16 @@ async def relay(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-def make_app() -> web.Application:
-    app = web.Application()
+@web.middleware
+async def site_headers(request: web.Request, handler) -> web.StreamResponse:
+    response = await handler(request)
+    if request.path != "/ws":
+        response.headers.update(security_headers(f"ws://{request.host}/ws", https=False))
+    return response
+
+
+def make_app(*, bare: bool = False) -> web.Application:
+    app = web.Application(middlewares=[] if bare else [site_headers])
     app[ROOMS] = {}
     app[PEERS] = {}
     app.router.add_get("/room", page)
@@ -92,9 +104,10 @@ def make_app() -> web.Application:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument("--bare", action="store_true", help="no security headers")
     args = parser.parse_args()
     print(f"floor: http://127.0.0.1:{args.port}/room?room=test", flush=True)
-    web.run_app(make_app(), host="127.0.0.1", port=args.port, print=None)
+    web.run_app(make_app(bare=args.bare), host="127.0.0.1", port=args.port, print=None)
 
 
 if __name__ == "__main__":
