@@ -13,6 +13,7 @@ import json
 import sys
 
 from bench.common import RESULTS, ROOT
+from bench.ttff import RATIOS
 
 DOC = ROOT / "docs" / "benchmarks.md"
 
@@ -56,16 +57,11 @@ def ttff(d: dict) -> str:
         v = s[name]
         out.append(f"| {name} | {v['calls']} | {len(v['failures'])} | {f0(v['median'])} ms "
                    f"| {f0(v['p95'])} ms | {f0(v['min'])} ms | {f0(v['max'])} ms |")
-    if d.get("ratio_median"):
-        out.append(f"| **ratio product / floor** | | | **{d['ratio_median']:.2f}x** "
-                   f"| **{d['ratio_p95']:.2f}x** | | |")  # fmt: skip
-    if d.get("ratio_baseline_median"):
-        out.append(f"| **ratio baseline / floor** | | | "
-                   f"**{d['ratio_baseline_median']:.2f}x** | **{d['ratio_baseline_p95']:.2f}x** "
-                   f"| | |")  # fmt: skip
-    if d.get("ratio_bare_median"):
-        out.append(f"| ratio product / bare floor (no security headers) | | | "
-                   f"{d['ratio_bare_median']:.2f}x | {d['ratio_bare_p95']:.2f}x | | |")
+    for name, floor, prefix in RATIOS:
+        if d.get(f"{prefix}_median"):
+            b = "**" if floor == "floor" else ""  # against the bare floor: for reference
+            out.append(f"| {b}ratio {name} / {floor}{b} | | | {b}{d[f'{prefix}_median']:.2f}x{b} "
+                       f"| {b}{d[f'{prefix}_p95']:.2f}x{b} | | |")  # fmt: skip
     head = " | ".join(names)
     out += ["", "Steps (median / p95, ms; person 2 is the one opening the link):", "",
             f"| step | {head} |", "|---|" + "---|" * len(names)]  # fmt: skip
@@ -237,16 +233,14 @@ def summary(_: dict | None = None) -> str:
         p, f = t["summaries"]["product"], t["summaries"].get("floor")
         ratio = (f" = **{t['ratio_median']:.2f}x / {t['ratio_p95']:.2f}x** the floor "
                  f"({f0(f['median'])} / {f0(f['p95'])} ms)") if f else ""  # fmt: skip
-        base = t["summaries"].get("baseline")
-        if base and t.get("ratio_baseline_median"):
-            ratio += (f"; the baseline checkout in the same run: {f0(base['median'])} / "
-                      f"{f0(base['p95'])} ms = {t['ratio_baseline_median']:.2f}x / "
-                      f"{t['ratio_baseline_p95']:.2f}x")  # fmt: skip
-        bare = t["summaries"].get("floor-bare")
-        if bare and t.get("ratio_bare_median"):
-            ratio += (f"; the floor without security headers: {f0(bare['median'])} / "
-                      f"{f0(bare['p95'])} ms = {t['ratio_bare_median']:.2f}x / "
-                      f"{t['ratio_bare_p95']:.2f}x")  # fmt: skip
+        for shown, prefix, phrase in (
+            ("baseline", "ratio_baseline", "the baseline checkout in the same run"),
+            ("floor-bare", "ratio_bare", "the floor without security headers"),
+        ):
+            v = t["summaries"].get(shown)
+            if v and t.get(f"{prefix}_median"):
+                ratio += (f"; {phrase}: {f0(v['median'])} / {f0(v['p95'])} ms = "
+                          f"{t[f'{prefix}_median']:.2f}x / {t[f'{prefix}_p95']:.2f}x")  # fmt: skip
         out.append(f"| 1. Time to first frame, median / p95 ({p['calls']} calls each, "
                    f"{len(p['failures'])} product calls failed) | product {f0(p['median'])} / "
                    f"{f0(p['p95'])} ms{ratio} | at most 1.2x the floor |")

@@ -3,8 +3,8 @@
 It speaks the product's wire shapes (join/joined/peer-joined/signal/peer-left) so the
 same outside instrumentation reads both, and does nothing else: no validation, no limits,
 no storage. Static files are the floor page (`/room?room=R`) and its script, served with the
-site's security headers (infra/headers.py, as the product's pages are: they belong to any
-page on the web, not to a signaling design) unless `--bare`.
+site's security headers by the local gateway's own middleware, as the product's pages are
+(they belong to any page on the web, not to a signaling design), unless `--bare`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from aiohttp import WSMsgType, web
 
-from infra.headers import security_headers
+from local.gateway import WS_PATH, site_headers
 
 HERE = Path(__file__).resolve().parent
 ROOMS = web.AppKey("rooms", dict)
@@ -83,21 +83,13 @@ async def relay(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-@web.middleware
-async def site_headers(request: web.Request, handler) -> web.StreamResponse:
-    response = await handler(request)
-    if request.path != "/ws":
-        response.headers.update(security_headers(f"ws://{request.host}/ws", https=False))
-    return response
-
-
 def make_app(*, bare: bool = False) -> web.Application:
     app = web.Application(middlewares=[] if bare else [site_headers])
     app[ROOMS] = {}
     app[PEERS] = {}
     app.router.add_get("/room", page)
     app.router.add_get("/floor.js", script)
-    app.router.add_get("/ws", relay)
+    app.router.add_get(WS_PATH, relay)  # floor.js connects to /ws; the headers skip it
     return app
 
 

@@ -254,9 +254,14 @@ def test_a_slow_camera_does_not_hold_the_call_back(open_page, local_stack):
 
 
 def sent_descriptions(page: Page) -> list[str]:
-    """The types of the session descriptions this page sent, in order (its debug trace)."""
+    """The types of the session descriptions this page sent, in order."""
+    return in_trace(page, r" out sdp \d+ (offer|answer)$")
+
+
+def in_trace(page: Page, pattern: str) -> list[str]:
+    """What `pattern` finds in the lines of the room page's debug trace, in order."""
     trace = page.evaluate("window.p2pchat.trace")
-    return re.findall(r" out sdp \d+ (offer|answer)$", "\n".join(trace), re.M)
+    return re.findall(pattern, "\n".join(trace), re.M)
 
 
 def test_the_camera_state_rides_on_the_offer_and_the_answer(open_page, local_stack):
@@ -285,6 +290,5 @@ def test_the_camera_state_rides_on_the_offer_and_the_answer(open_page, local_sta
 
 
 def lone_states(page: Page) -> int:
-    """How many camera/microphone `state` signals this page received (its debug trace)."""
-    trace = page.evaluate("window.p2pchat.trace")
-    return len(re.findall(r" in signal \S+ state$", "\n".join(trace), re.M))
+    """How many camera/microphone `state` signals this page received."""
+    return len(in_trace(page, r" in signal \S+ state$"))
