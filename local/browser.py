@@ -16,4 +16,8 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # Headless Chromium still builds the omnibox popups' WebUI: a renderer process per window
+    # that nobody sees, about 0.6 s of CPU each, some of it while a page loads (measured in
+    # a trace of the benchmark's calls, docs/benchmarks.md). Both features must be off.
+    "--disable-features=WebUIOmniboxPopup,WebUIOmniboxAimPopup",
 ]
