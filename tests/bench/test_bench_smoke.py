@@ -7,7 +7,7 @@ import asyncio
 import aiohttp
 from aiohttp.test_utils import TestServer
 
-from bench import prices
+from bench import prices, trace
 from bench.common import percentile
 from bench.cost import sample_design
 from bench.floor.server import make_app
@@ -66,3 +66,45 @@ def test_sample_design_scan_grows_with_connected_clients():
 def test_percentile_interpolates():
     assert percentile([1, 2, 3, 4], 50) == 2.5
     assert percentile([5], 95) == 5
+
+
+def test_trace_breakdown_counts_each_process_by_role_within_the_call():
+    room = "bROOM"
+
+    def meta(pid, name):
+        return {"ph": "M", "name": "process_name", "pid": pid, "args": {"name": name}}
+
+    def parse(pid, ts):
+        url = f"http://127.0.0.1/room.html?room={room}"
+        return {"ph": "X", "name": "ParseHTML", "pid": pid, "ts": ts, "dur": 10,
+                "args": {"beginData": {"url": url}}}  # fmt: skip
+
+    def task(pid, ts, cpu_ms, name="ThreadControllerImpl::RunTask"):
+        return {"ph": "X", "name": name, "pid": pid, "ts": ts, "dur": cpu_ms * 2000,
+                "tdur": cpu_ms * 1000}  # fmt: skip
+
+    browser, gpu, p1, p2 = 1, 2, 10, 20
+    events = [
+        meta(browser, "Browser"), meta(gpu, "GPU Process"), meta(p1, "Renderer"),
+        meta(p2, "Renderer"),
+        parse(p1, 1_000),
+        {"ph": "X", "name": "NavigationRequest::Create", "pid": browser, "ts": 50_000, "dur": 5},
+        parse(p2, 60_000),
+        task(p2, 40_000, 7),  # before person 2's navigation: not counted
+        task(p2, 70_000, 5), task(p1, 80_000, 3), task(browser, 90_000, 2),
+        task(gpu, 100_000, 4, "ThreadPool_RunTask"),
+        {"ph": "X", "name": "DisplayItemList::Raster", "pid": p2, "ts": 71_000, "dur": 900,
+         "tdur": 800},
+        {"ph": "X", "name": "FontDataService::MatchFamilyName", "pid": p2, "ts": 72_000,
+         "dur": 3_000},
+        task(p2, 50_000 + 200_001, 9),  # after both first frames (200 ms): not counted
+    ]  # fmt: skip
+    out = trace.cpu_breakdown(events, room, frame_ms=200)
+    assert out["cpu_ms"]["person 2's renderer"] == 5
+    assert out["cpu_ms"]["person 1's renderer"] == 3
+    assert out["cpu_ms"]["browser"] == 2
+    assert out["cpu_ms"]["GPU process"] == 4
+    assert out["total_cpu_ms"] == 14
+    assert (out["p2_raster_cpu_ms"], out["p2_font_lookups"], out["p2_font_lookups_wall_ms"]) == (
+        0.8, 1, 3.0,
+    )  # fmt: skip
