@@ -21,12 +21,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.common import median, save_result, stop_process
-from bench.ttff import Target, one_call, start_floor, start_product, timeline
+from bench.common import median, save_result
+from bench.ttff import (
+    Target,
+    call_order,
+    chromium,
+    one_call,
+    start_floor,
+    start_product,
+    stopped_after,
+    timeline,
+)
+from local.browser import CHROMIUM_ARGS
 
 # "mojom" carries the synchronous font lookups (a mojo call to the browser's font service).
 CATEGORIES = [
@@ -123,37 +134,23 @@ def summarize(calls: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(calls: int, keep: Path | None, baseline: Path | None = None) -> dict[str, Any]:
-    from playwright.sync_api import sync_playwright
-
-    from local.browser import CHROMIUM, CHROMIUM_ARGS
-
     targets: list[Target] = []
-    results: dict[str, list[dict[str, Any]]] = {}
-    try:
+    with stopped_after(targets):
         targets.append(start_floor())
-        log = Path("/tmp/p2pchat-bench-trace-local-stack.log")
+        log = Path(tempfile.gettempdir()) / "p2pchat-bench-trace-local-stack.log"
         targets.append(start_product(log))
         if baseline is not None:
             targets.append(start_product(log.with_suffix(".baseline.log"), baseline, "baseline"))
-        results = {t.name: [] for t in targets}
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
-            try:
-                for target in targets:
-                    one_call(browser, target)  # warm-up, untraced
-                for i in range(calls):
-                    k = i % len(targets)  # every target goes first equally often
-                    for target in targets[k:] + targets[:k]:
-                        result = traced_call(browser, target, keep, i)
-                        results[target.name].append(result)
-                        print(f"  {target.name:<8} call {i + 1}: {result['total_cpu_ms']:.0f} ms "
-                              f"CPU in {result['window_ms']:.0f} ms", flush=True)  # fmt: skip
-            finally:
-                browser.close()
-    finally:
-        for target in targets:
-            if target.proc is not None:
-                stop_process(target.proc)
+        results: dict[str, list[dict[str, Any]]] = {t.name: [] for t in targets}
+        with chromium(list(CHROMIUM_ARGS)) as browser:
+            for target in targets:
+                one_call(browser, target)  # warm-up, untraced
+            for i in range(calls):
+                for target in call_order(targets, i):
+                    result = traced_call(browser, target, keep, i)
+                    results[target.name].append(result)
+                    print(f"  {target.name:<8} call {i + 1}: {result['total_cpu_ms']:.0f} ms "
+                          f"CPU in {result['window_ms']:.0f} ms", flush=True)  # fmt: skip
     return {"calls": calls, "categories": CATEGORIES, "raw": results,
             "summaries": {name: summarize(r) for name, r in results.items()}}  # fmt: skip
 

@@ -32,8 +32,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench.common import (
     FAKE_AWS_ENV,
@@ -293,16 +295,48 @@ def print_summary(name: str, s: dict) -> None:
         print(f"   failed: {failure}")
 
 
-def run(calls: int, warmup: int, only: str | None, product_link: str | None,
-        baseline: Path | None = None, bare_floor: bool = True) -> dict:  # fmt: skip
+@contextlib.contextmanager
+def stopped_after(targets: list[Target]) -> Iterator[list[Target]]:
+    """Yield `targets`; every target appended to it meanwhile is stopped on the way out, also
+    when a later one fails to start."""
+    try:
+        yield targets
+    finally:
+        for target in targets:
+            if target.proc is not None:
+                stop_process(target.proc)
+
+
+@contextlib.contextmanager
+def chromium(args: list[str]) -> Iterator[Any]:
+    """This machine's Chromium (local/browser.py) with `args`, closed on the way out."""
     from playwright.sync_api import sync_playwright
 
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=args)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def call_order(targets: list[Target], i: int) -> list[Target]:
+    """Round `i`'s order: every target goes first, middle and last equally often."""
+    k = i % len(targets)
+    order = targets[k:] + targets[:k]
+    if (i // len(targets)) % 2:
+        order.reverse()
+    return order
+
+
+def run(calls: int, warmup: int, only: str | None, product_link: str | None,
+        baseline: Path | None = None, bare_floor: bool = True) -> dict:  # fmt: skip
     targets: list[Target] = []
-    started: list[Target] = []
     # The stack's own log, kept out of the tree (bench/results holds results only).
     log_path = Path(tempfile.gettempdir()) / "p2pchat-bench-ttff-local-stack.log"
     log_path.parent.mkdir(exist_ok=True)
-    try:
+    args = list(CHROMIUM_ARGS)
+    with stopped_after(targets):
         if only in (None, "floor"):
             targets.append(start_floor())
             if bare_floor:
@@ -318,37 +352,22 @@ def run(calls: int, warmup: int, only: str | None, product_link: str | None,
                                       root=baseline, name="baseline")  # fmt: skip
                 other.link_format = product.link_format
                 targets.append(other)
-        started = list(targets)
-        args = list(CHROMIUM_ARGS)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=args)
-            try:
-                for i in range(warmup + calls):
-                    # Every target goes first, middle and last equally often.
-                    k = i % len(targets)
-                    order = targets[k:] + targets[:k]
-                    if (i // len(targets)) % 2:
-                        order.reverse()
-                    for target in order:
-                        try:
-                            call = one_call(browser, target)
-                        except Exception as exc:  # a failed call is counted, never retried
-                            if i >= warmup:
-                                target.failures.append(f"call {i}: {type(exc).__name__}: "
-                                                       f"{str(exc).splitlines()[0][:200]}")
-                            print(f"  {target.name} call {i} failed: {exc!s:.200}", flush=True)
-                            continue
+        with chromium(args) as browser:
+            for i in range(warmup + calls):
+                for target in call_order(targets, i):
+                    try:
+                        call = one_call(browser, target)
+                    except Exception as exc:  # a failed call is counted, never retried
                         if i >= warmup:
-                            target.results.append(call)
-                            t = timeline(call)
-                            print(f"  {target.name:<15} call {i - warmup + 1:>2}: "
-                                  f"{ms(t.get('frame', float('nan')))}", flush=True)  # fmt: skip
-            finally:
-                browser.close()
-    finally:
-        for target in started:
-            if target.proc is not None:
-                stop_process(target.proc)
+                            target.failures.append(f"call {i}: {type(exc).__name__}: "
+                                                   f"{str(exc).splitlines()[0][:200]}")
+                        print(f"  {target.name} call {i} failed: {exc!s:.200}", flush=True)
+                        continue
+                    if i >= warmup:
+                        target.results.append(call)
+                        t = timeline(call)
+                        print(f"  {target.name:<15} call {i - warmup + 1:>2}: "
+                              f"{ms(t.get('frame', float('nan')))}", flush=True)  # fmt: skip
     summaries = {t.name: summarize(t) for t in targets}
     for t in targets:
         print_summary(t.name, summaries[t.name])
