@@ -149,6 +149,9 @@ def start_dynamodb_local(
         java,
         f"-Djava.library.path={jars / 'DynamoDBLocal_lib'}",
         "-XX:+UseSerialGC",  # fewer threads and less memory for a tiny in-memory database
+        # The quick JIT only: the optimizing one spent a third of the JVM's CPU compiling
+        # during a call's first minutes, CPU the browsers of a local call need.
+        "-XX:TieredStopAtLevel=1",
         "-jar",
         str(jars / "DynamoDBLocal.jar"),
         "-inMemory",

@@ -3,6 +3,7 @@ API, limits and concurrency, each checked with an injected handler that records 
 
 import asyncio
 import json
+import os
 import re
 import threading
 import urllib.request
@@ -396,6 +397,31 @@ def test_static_files_carry_the_security_headers(serve_gateway, tmp_path):
         assert (
             missing.value.headers["Content-Security-Policy"] == expected["Content-Security-Policy"]
         )
+
+
+def test_an_edited_file_is_served_new_on_the_next_request(serve_gateway, tmp_path):
+    """Files are served from memory, but a developer's edit shows on reload (the size or the
+    modification time changed); a folder without index.html is not a file."""
+    page = tmp_path / "room.html"
+    page.write_text("<p>before</p>")
+    (tmp_path / "css").mkdir()
+    served = serve_gateway(Recorder(), static_dir=tmp_path)
+
+    def fetch(path: str) -> str:
+        with urllib.request.urlopen(served.url + path) as response:
+            return response.read().decode()
+
+    assert fetch("/room.html") == "<p>before</p>"
+    page.write_text("<p>after, longer</p>")
+    assert fetch("/room.html") == "<p>after, longer</p>"
+    same_size = "<p>AFTER, LONGER</p>"
+    page.write_text(same_size)
+    os.utime(page, ns=(page.stat().st_atime_ns, page.stat().st_mtime_ns + 1_000_000))
+    assert fetch("/room.html") == same_size
+    for path in ("/css", "/css/"):
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(served.url + path)
+        assert missing.value.code == 404
 
 
 def test_settings_from_env():
