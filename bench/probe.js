@@ -9,7 +9,23 @@
   if (window.__probe) return;
   const P = (window.__probe = { marks: {}, counts: {}, sent: [], received: [], pcConfig: null });
   const now = () => performance.timeOrigin + performance.now();
-  const mark = (name) => { if (!(name in P.marks)) P.marks[name] = now(); };
+  const waiters = [];
+  const mark = (name) => {
+    if (name in P.marks) return;
+    P.marks[name] = now();
+    for (const w of [...waiters]) if (w.names.every((n) => n in P.marks)) w.done();
+  };
+  // A promise for the moment all these marks exist (rejected after timeoutMs): the bench
+  // waits on it instead of polling, which would make the page draw a frame at 60 Hz.
+  P.when = (names, timeoutMs) => new Promise((resolve, reject) => {
+    const w = { names, done: () => { clearTimeout(timer); waiters.splice(waiters.indexOf(w), 1); resolve(true); } };
+    const timer = setTimeout(() => {
+      waiters.splice(waiters.indexOf(w), 1);
+      reject(new Error(`no ${names.filter((n) => !(n in P.marks)).join(", ")} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    waiters.push(w);
+    if (names.every((n) => n in P.marks)) w.done();
+  });
   const count = (name) => { P.counts[name] = (P.counts[name] || 0) + 1; };
 
   // Find an SDP description or an ICE candidate anywhere in a signal's data (any shape).
