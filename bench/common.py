@@ -28,6 +28,15 @@ ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS = ROOT / "lambdas"
 RESULTS = Path(__file__).resolve().parent / "results"
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
+# The browser benches' outside instrumentation (a Playwright init script): window.__probe.
+PROBE = Path(__file__).resolve().parent / "probe.js"
+
+
+def wait_marks(page, *names: str, timeout_ms: int = 20_000) -> None:
+    """Until the probe has marked all of `names` (an error after timeout_ms). Waits on the
+    probe's promise: Playwright's wait_for_function polls on every animation frame, which
+    would make the measured pages draw at 60 Hz."""
+    page.evaluate("([names, ms]) => window.__probe.when(names, ms)", [list(names), timeout_ms])
 
 
 FAKE_AWS_ENV = {

@@ -33,14 +33,12 @@ import re
 import sys
 import time
 import uuid
-from pathlib import Path
 
 from bench import prices
-from bench.common import ROOT, median, returning_visitor, save_result
+from bench.common import PROBE, ROOT, median, returning_visitor, save_result, wait_marks
 from bench.instrument import per_route, totals
 from local.browser import CHROMIUM, CHROMIUM_ARGS
 
-PROBE = Path(__file__).resolve().parent / "probe.js"
 SAMPLE_SIZES = (10, 1_000, 100_000)
 SAMPLE_ITEM_BYTES = len("connectionId") + 16  # {connectionId: "L0SM9cOFvHcCIhw="}
 NODE_SDK_MAX_SOCKETS = 50  # AWS SDK for JavaScript v3's default concurrent sockets per client
@@ -86,14 +84,13 @@ def browser_calls(stack, calls: int, quiet: float) -> list[dict]:
                     p1, p2 = (ctx.new_page() for ctx in contexts)
                     rec.reset()
                     p1.goto(url)
-                    p1.wait_for_function("() => window.__probe.marks['joined']", timeout=20000)
+                    wait_marks(p1, "joined")
                     time.sleep(0.3)
                     p2.goto(url)
                     ok = True
                     try:
                         for p in (p1, p2):
-                            p.wait_for_function("() => window.__probe.marks['frame']",
-                                                timeout=20000)  # fmt: skip
+                            wait_marks(p, "frame")
                     except Exception:
                         ok = False
                     time.sleep(3)  # trailing candidates, state messages

@@ -39,6 +39,7 @@ from typing import Any
 
 from bench.common import (
     FAKE_AWS_ENV,
+    PROBE,
     PYTHON,
     ROOT,
     free_port,
@@ -49,11 +50,11 @@ from bench.common import (
     save_result,
     stop_process,
     wait_http,
+    wait_marks,
     wait_port,
 )
 from local.browser import CHROMIUM, CHROMIUM_ARGS
 
-PROBE = Path(__file__).resolve().parent / "probe.js"
 CALL_TIMEOUT_MS = 20_000
 
 # Steps of the breakdown, each (label, start mark, end mark) on the marks computed in
@@ -139,13 +140,6 @@ def start_product(log_path: Path, root: Path = ROOT, name: str = "product") -> P
     return Product(name, f"http://127.0.0.1:{port}", proc)
 
 
-def wait_marks(page, *names: str) -> None:
-    """Until the probe has marked all of `names` (an error after CALL_TIMEOUT_MS). Waits on
-    the probe's promise: Playwright's wait_for_function polls on every animation frame, which
-    makes both pages draw at 60 Hz during the very call being measured."""
-    page.evaluate("([names, ms]) => window.__probe.when(names, ms)", [list(names), CALL_TIMEOUT_MS])
-
-
 def one_call(browser, target: Target) -> dict:
     room = "b" + uuid.uuid4().hex[:12]
     url = target.url(room)
@@ -161,12 +155,12 @@ def one_call(browser, target: Target) -> dict:
             pages.append(ctx.new_page())
         p1, p2 = pages
         p1.goto(url, wait_until="load")
-        wait_marks(p1, "joined", "gum.end")
+        wait_marks(p1, "joined", "gum.end", timeout_ms=CALL_TIMEOUT_MS)
         time.sleep(0.3)  # person 1 sits in the room, idle, before person 2 arrives
         p2.goto(url, wait_until="commit")
         try:
             for page in (p1, p2):
-                wait_marks(page, "frame")
+                wait_marks(page, "frame", timeout_ms=CALL_TIMEOUT_MS)
         except Exception:
             # Keep what both pages saw, for the failure report.
             with contextlib.suppress(Exception):
