@@ -9,8 +9,11 @@ which goes first; so is 'floor-bare', the same floor without those headers (its
 Cross-Origin-Opener-Policy makes Chromium start a renderer process after the response: the
 cost of the header, not of signaling). `--baseline CHECKOUT` adds the product of another
 checkout (a git worktree of main, say), so a change is measured against what it replaces in
-the same run. Steps are timed from outside by an init script
-(bench/probe.js) that wraps WebSocket, getUserMedia and RTCPeerConnection.
+the same run. 'page-on-floor' is the product's own pages served over the floor's relay
+(`--no-page-on-floor` leaves it out): product / page-on-floor is what the signaling service
+costs with the page held the same, page-on-floor / floor what the page costs. Steps are
+timed from outside by an init script (bench/probe.js) that wraps WebSocket, getUserMedia
+and RTCPeerConnection.
 
     .venv/bin/python -m bench.ttff            # 24 calls each (after 2 warm-up calls each)
     .venv/bin/python -m bench.ttff --calls 5  # quicker
@@ -73,7 +76,10 @@ STEPS = [
 # The ratios a run reports: (target, the floor it is divided by, key prefix in the result);
 # the first is the headline.
 RATIOS = (("product", "floor", "ratio"), ("baseline", "floor", "ratio_baseline"),
-          ("product", "floor-bare", "ratio_bare"))  # fmt: skip
+          ("product", "floor-bare", "ratio_bare"),
+          # page-on-floor: the signaling service's share and the page's share of the ratio
+          ("product", "page-on-floor", "ratio_signaling"),
+          ("page-on-floor", "floor", "ratio_page"))  # fmt: skip
 MILESTONES = [
     "p2.response", "p2.entry-script", "p2.all-scripts", "p2.dcl", "p2.config.json",
     "p2.gum.start", "p2.ws.create", "p2.ws.open", "p2.gum.end",
@@ -123,6 +129,18 @@ def start_floor(*, bare: bool = False) -> Floor:
     )  # fmt: skip
     wait_port(port, 15, proc)
     return Floor("floor-bare" if bare else "floor", f"http://127.0.0.1:{port}", proc)
+
+
+def start_page_on_floor() -> Product:
+    """The product's own pages over the floor's in-memory relay (`bench.floor --site`): the
+    same page as the product's, none of its signaling service."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "bench.floor", "--port", str(port), "--site"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    wait_port(port, 15, proc)
+    return Product("page-on-floor", f"http://127.0.0.1:{port}", proc)
 
 
 def start_product(log_path: Path, root: Path = ROOT, name: str = "product") -> Product:
@@ -326,7 +344,8 @@ def call_order(targets: list[Target], i: int) -> list[Target]:
 
 
 def run(calls: int, warmup: int, only: str | None, product_link: str | None,
-        baseline: Path | None = None, bare_floor: bool = True) -> dict:  # fmt: skip
+        baseline: Path | None = None, bare_floor: bool = True,
+        page_on_floor: bool = True) -> dict:  # fmt: skip
     targets: list[Target] = []
     # The stack's own log, kept out of the tree (bench/results holds results only).
     log_path = Path(tempfile.gettempdir()) / "p2pchat-bench-ttff-local-stack.log"
@@ -348,6 +367,10 @@ def run(calls: int, warmup: int, only: str | None, product_link: str | None,
                                       root=baseline, name="baseline")  # fmt: skip
                 other.link_format = product.link_format
                 targets.append(other)
+            if page_on_floor:
+                page = start_page_on_floor()
+                page.link_format = product.link_format
+                targets.append(page)
         with chromium(args) as browser:
             for i in range(warmup + calls):
                 for target in call_order(targets, i):
@@ -394,9 +417,13 @@ def main() -> None:
                              "of main), interleaved, as target 'baseline'")
     parser.add_argument("--no-bare-floor", action="store_true",
                         help="leave out 'floor-bare', the floor page without security headers")
+    parser.add_argument("--no-page-on-floor", action="store_true",
+                        help="leave out 'page-on-floor', the product's own pages over the "
+                             "floor's relay (product / it = the signaling service's share)")
     args = parser.parse_args()
     out = run(args.calls, args.warmup, args.only, args.product_link,
-              args.baseline, bare_floor=not args.no_bare_floor)  # fmt: skip
+              args.baseline, bare_floor=not args.no_bare_floor,
+              page_on_floor=not args.no_page_on_floor)  # fmt: skip
     path = save_result("ttff" if args.only is None else f"ttff-{args.only}", out)
     print(f"\nraw results: {path.relative_to(ROOT)}")
     s = out["summaries"]

@@ -5,6 +5,10 @@ same outside instrumentation reads both, and does nothing else: no validation, n
 no storage. Static files are the floor page (`/room?room=R`) and its script, served with the
 site's security headers by the local gateway's own middleware, as the product's pages are
 (they belong to any page on the web, not to a signaling design), unless `--bare`.
+
+With `--site` it serves the product's own site instead (`frontend/` and `config.json`, by the
+local gateway's handlers): the product's page over this relay, which tells the page's cost
+from the signaling service's.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 
 from aiohttp import WSMsgType, web
 
+from local import gateway
 from local.gateway import WS_PATH, site_headers
 
 HERE = Path(__file__).resolve().parent
@@ -83,13 +88,18 @@ async def relay(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-def make_app(*, bare: bool = False) -> web.Application:
+def make_app(*, bare: bool = False, site: bool = False) -> web.Application:
     app = web.Application(middlewares=[] if bare else [site_headers])
     app[ROOMS] = {}
     app[PEERS] = {}
-    app.router.add_get("/room", page)
-    app.router.add_get("/floor.js", script)
-    app.router.add_get(WS_PATH, relay)  # floor.js connects to /ws; the headers skip it
+    app.router.add_get(WS_PATH, relay)  # the pages connect to /ws; the headers skip it
+    if site:  # the product's pages, exactly as `make run` serves them
+        app[gateway.SETTINGS] = gateway.Settings()
+        app.router.add_get("/config.json", gateway.config_json)
+        app.router.add_get("/{path:.*}", gateway.static_file)
+    else:
+        app.router.add_get("/room", page)
+        app.router.add_get("/floor.js", script)
     return app
 
 
@@ -97,9 +107,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8090)
     parser.add_argument("--bare", action="store_true", help="no security headers")
+    parser.add_argument("--site", action="store_true", help="the product's pages over this relay")
     args = parser.parse_args()
-    print(f"floor: http://127.0.0.1:{args.port}/room?room=test", flush=True)
-    web.run_app(make_app(bare=args.bare), host="127.0.0.1", port=args.port, print=None)
+    path = "room.html" if args.site else "room"
+    print(f"floor: http://127.0.0.1:{args.port}/{path}?room=test", flush=True)
+    app = make_app(bare=args.bare, site=args.site)
+    web.run_app(app, host="127.0.0.1", port=args.port, print=None)
 
 
 if __name__ == "__main__":

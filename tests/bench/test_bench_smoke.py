@@ -37,6 +37,29 @@ def test_floor_relay_delivers_a_signal_to_the_addressee():
     assert frame["data"] == {"x": 1}
 
 
+def test_floor_site_mode_serves_the_product_pages_with_its_own_socket():
+    async def scenario():
+        server = TestServer(make_app(site=True), host="127.0.0.1")
+        await server.start_server()
+        port = server.port
+        try:
+            async with aiohttp.ClientSession() as session:
+                async with session.get(server.make_url("/room.html")) as page:
+                    html, csp = await page.text(), page.headers["Content-Security-Policy"]
+                async with session.get(server.make_url("/config.json")) as config:
+                    settings = await config.json()
+                async with session.get(server.make_url("/room")) as floor_page:
+                    floor_status = floor_page.status
+        finally:
+            await server.close()
+        return html, csp, settings, floor_status, port
+
+    html, csp, settings, floor_status, port = asyncio.run(scenario())
+    assert 'src="js/boot.js"' in html and "unsafe-inline" not in csp
+    assert settings["signalingUrl"] == f"ws://127.0.0.1:{port}/ws"
+    assert floor_status == 404  # the floor's own page is not served in this mode
+
+
 def test_request_units_follow_the_documented_rules():
     small = {"pk": {"S": "ROOM#r"}, "sk": {"S": "ROOM"}, "v": {"N": "1"}}
     assert item_size(small) < 1024
