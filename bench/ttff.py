@@ -120,27 +120,28 @@ class Product(Target):
 
 
 
-def start_floor(*, bare: bool = False) -> Floor:
-    """The floor relay and page; `bare`: without the site's security headers."""
+def _floor_server(*flags: str) -> tuple[str, subprocess.Popen]:
+    """`python -m bench.floor` with `flags` on a free port, ready: (base URL, process)."""
     port = free_port()
     proc = subprocess.Popen(
-        [PYTHON, "-m", "bench.floor", "--port", str(port), *(["--bare"] if bare else [])],
+        [PYTHON, "-m", "bench.floor", "--port", str(port), *flags],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     wait_port(port, 15, proc)
-    return Floor("floor-bare" if bare else "floor", f"http://127.0.0.1:{port}", proc)
+    return f"http://127.0.0.1:{port}", proc
+
+
+def start_floor(*, bare: bool = False) -> Floor:
+    """The floor relay and page; `bare`: without the site's security headers."""
+    base, proc = _floor_server(*(["--bare"] if bare else []))
+    return Floor("floor-bare" if bare else "floor", base, proc)
 
 
 def start_page_on_floor() -> Product:
     """The product's own pages over the floor's in-memory relay (`bench.floor --site`): the
     same page as the product's, none of its signaling service."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [PYTHON, "-m", "bench.floor", "--port", str(port), "--site"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    wait_port(port, 15, proc)
-    return Product("page-on-floor", f"http://127.0.0.1:{port}", proc)
+    base, proc = _floor_server("--site")
+    return Product("page-on-floor", base, proc)
 
 
 def start_product(log_path: Path, root: Path = ROOT, name: str = "product") -> Product:
