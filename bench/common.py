@@ -30,9 +30,11 @@ RESULTS = Path(__file__).resolve().parent / "results"
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 # The browser benches' outside instrumentation (a Playwright init script): window.__probe.
 PROBE = Path(__file__).resolve().parent / "probe.js"
+# A browser call that shows no video within this long counts as failed.
+CALL_TIMEOUT_MS = 20_000
 
 
-def wait_marks(page, *names: str, timeout_ms: int = 20_000) -> None:
+def wait_marks(page, *names: str, timeout_ms: int = CALL_TIMEOUT_MS) -> None:
     """Until the probe has marked all of `names` (an error after timeout_ms). Waits on the
     probe's promise: Playwright's wait_for_function polls on every animation frame, which
     would make the measured pages draw at 60 Hz."""

@@ -58,8 +58,6 @@ from bench.common import (
 )
 from local.browser import CHROMIUM, CHROMIUM_ARGS
 
-CALL_TIMEOUT_MS = 20_000
-
 # Steps of the breakdown, each (label, start mark, end mark) on the marks computed in
 # `timeline` below; times are offsets from person 2's navigation start.
 STEPS = [
@@ -119,7 +117,6 @@ class Product(Target):
         return self.link_format.format(base=self.base, room=room)
 
 
-
 def _floor_server(*flags: str) -> tuple[str, subprocess.Popen]:
     """`python -m bench.floor` with `flags` on a free port, ready: (base URL, process)."""
     port = free_port()
@@ -174,12 +171,12 @@ def one_call(browser, target: Target) -> dict:
             pages.append(ctx.new_page())
         p1, p2 = pages
         p1.goto(url, wait_until="load")
-        wait_marks(p1, "joined", "gum.end", timeout_ms=CALL_TIMEOUT_MS)
+        wait_marks(p1, "joined", "gum.end")
         time.sleep(0.3)  # person 1 sits in the room, idle, before person 2 arrives
         p2.goto(url, wait_until="commit")
         try:
             for page in (p1, p2):
-                wait_marks(page, "frame", timeout_ms=CALL_TIMEOUT_MS)
+                wait_marks(page, "frame")
         except Exception:
             # Keep what both pages saw, for the failure report.
             with contextlib.suppress(Exception):

@@ -568,8 +568,6 @@ async def static_file(request: web.Request) -> web.StreamResponse:
     path = (root / relative).resolve()
     if not path.is_relative_to(root.resolve()):
         raise web.HTTPNotFound()
-    if path.is_dir():
-        path = path / "index.html"
     try:
         body, content_type = _read_site_file(path)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
@@ -584,12 +582,16 @@ def _cached_site_file(path: Path, mtime_ns: int, size: int) -> tuple[bytes, str]
 
 
 def _read_site_file(path: Path) -> tuple[bytes, str]:
-    """The file's bytes from memory while it is unchanged on disk (edits show on reload).
+    """The file's bytes (a folder's index.html) from memory while it is unchanged on disk
+    (edits show on reload), with one stat per request.
 
     The site is a few small files: served from memory in the event loop, a page's dozen
     requests cost a fraction of FileResponse's (a thread hop to open and stat each file).
     """
     info = path.stat()
+    if stat.S_ISDIR(info.st_mode):
+        path = path / "index.html"
+        info = path.stat()
     if not stat.S_ISREG(info.st_mode):
         raise IsADirectoryError(path)
     return _cached_site_file(path, info.st_mtime_ns, info.st_size)
