@@ -37,6 +37,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from local.dynamodb import die_with_parent
 from local.stack import LocalStack, StackFailed, start_local_stack
@@ -202,13 +203,22 @@ def now_ms(page: Page) -> float:
 
 
 def wait_state(page: Page, state: str, since: float, timeout: int) -> float:
-    """Milliseconds from ``since`` (the page's clock) until its connection reached ``state``."""
-    page.wait_for_function(
-        "([state, since]) => window.netlog.some((e) => e.kind === 'pc' && e.state === state"
-        " && e.at >= since)",
-        arg=[state, since],
-        timeout=timeout,
-    )
+    """Milliseconds from ``since`` (the page's clock, read before the relay was frozen or
+    thawed, so no change can precede it) until its connection reached ``state``."""
+    try:
+        page.wait_for_function(
+            "([state, since]) => window.netlog.some((e) => e.kind === 'pc' && e.state === state"
+            " && e.at >= since)",
+            arg=[state, since],
+            timeout=timeout,
+        )
+    except PlaywrightTimeout:
+        log = page.evaluate("window.netlog.map((e) => `${Math.round(e.at)} ${e.kind} ${e.state}`)")
+        trace = page.evaluate("(window.p2pchat?.trace ?? []).slice(-30)")
+        raise AssertionError(
+            f"not {state} within {timeout} ms of {since:.0f}; connection states:\n"
+            + "\n".join(log) + "\npage trace:\n" + "\n".join(trace)
+        ) from None
     return page.evaluate(
         "([state, since]) => window.netlog.find((e) => e.kind === 'pc' && e.state === state"
         " && e.at >= since).at - since",
@@ -234,8 +244,8 @@ def test_short_drop_recovers_by_itself(open_page, relay_stack, frozen_relay_is_t
     turn = frozen_relay_is_thawed
     ana, bo, a0, b0 = relay_call(open_page, relay_stack)
 
-    turn.freeze()
     frozen = {page: now_ms(page) for page in (ana, bo)}
+    turn.freeze()
     lost = {page: wait_state(page, "disconnected", frozen[page], DISCONNECTED_MS)
             for page in (ana, bo)}  # fmt: skip
     for page in (ana, bo):
@@ -244,8 +254,8 @@ def test_short_drop_recovers_by_itself(open_page, relay_stack, frozen_relay_is_t
         expect(tile.locator(".tile-status")).to_have_text("Connection unstable, reconnecting…")
         expect(tile.get_by_role("button", name="Retry")).to_be_hidden()
 
-    turn.thaw()
     thawed = {page: now_ms(page) for page in (ana, bo)}
+    turn.thaw()
     back = {page: wait_state(page, "connected", thawed[page], RECOVERED_MS) for page in (ana, bo)}
     a1, b1 = wait_media_rising(ana, a0), wait_media_rising(bo, b0)
     assert (a1["epochs"], b1["epochs"]) == (a0["epochs"], b0["epochs"])  # the same connections
@@ -263,8 +273,8 @@ def test_short_drop_recovers_by_itself(open_page, relay_stack, frozen_relay_is_t
 def freeze_until_failed(turn: Turn, pages: tuple[Page, ...]) -> tuple[dict, dict]:
     """Freeze the relay until every page's connection is ``failed`` and its tile offers Retry;
     the times (ms from the freeze) to ``disconnected`` and to ``failed``, per page."""
-    turn.freeze()
     frozen = {page: now_ms(page) for page in pages}
+    turn.freeze()
     lost = {page: wait_state(page, "disconnected", frozen[page], DISCONNECTED_MS)
             for page in pages}  # fmt: skip
     failed = {page: wait_state(page, "failed", frozen[page], FAILED_MS) for page in pages}
@@ -287,8 +297,8 @@ def test_long_drop_fails_then_recovers_or_retry_restarts_ice(
     # 1. Failed, then the relay comes back. Chromium's "failed" is not final: its ICE agent
     # keeps checking the old pairs and the call comes back by itself; the tiles follow.
     lost, failed = freeze_until_failed(turn, pages)
-    turn.thaw()
     thawed = {page: now_ms(page) for page in pages}
+    turn.thaw()
     healed = {page: wait_state(page, "connected", thawed[page], RECOVERED_MS) for page in pages}
     a1, b1 = wait_media_rising(ana, a0), wait_media_rising(bo, b0)
     assert (a1["epochs"], b1["epochs"]) == (a0["epochs"], b0["epochs"])  # the same connections
@@ -304,8 +314,8 @@ def test_long_drop_fails_then_recovers_or_retry_restarts_ice(
     ana.get_by_role("button", name="Retry").click()
     expect(remote_tiles(ana).get_by_role("button", name="Retry")).to_be_hidden()
     bo.wait_for_function(f"old => ({REMOTE_UFRAG_JS})() !== old", arg=old_ufrag)
-    turn.thaw()
     thawed = {page: now_ms(page) for page in pages}
+    turn.thaw()
     restarted = {page: wait_state(page, "connected", thawed[page], RECOVERED_MS)
                  for page in pages}  # fmt: skip
     a2, b2 = wait_media_rising(ana, a1), wait_media_rising(bo, b1)
