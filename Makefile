@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help deps run test lint synth bench bootstrap deploy destroy clean
+.PHONY: help deps run test lint synth bench screenshots bootstrap deploy destroy clean
 
 help:
 	@echo "make run    start the product at http://localhost:$(PORT) (Ctrl-C stops it)"
@@ -18,6 +18,7 @@ help:
 	@echo "make synth  synthesize the CDK app offline into cdk.out/"
 	@echo "make deploy deploy to the AWS account of your credentials (STAGE=prod for prod)"
 	@echo "make bench  run the benchmarks (results: docs/benchmarks.md)"
+	@echo "make screenshots  refresh the README's screenshots in docs/ (a test run does not)"
 	@echo "make lint   ruff"
 
 $(VENV)/.installed: requirements.txt
@@ -63,5 +64,12 @@ bench: deps
 	@scripts/ensure-tools.sh java chromium coturn
 	$(PY) -m bench
 
+# The two browser tests that take the README's screenshots, writing them into docs/.
+screenshots: deps
+	@scripts/ensure-tools.sh java chromium
+	P2PCHAT_UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q \
+		tests/e2e/test_call.py::test_reload_and_signaling_drop_keep_the_call \
+		tests/e2e/test_pages.py::test_lobby_screenshot_keyboard_and_small_screen
+
 clean:
-	rm -rf cdk.out .pytest_cache .ruff_cache .hypothesis
+	rm -rf cdk.out .pytest_cache .ruff_cache .hypothesis test-results

@@ -14,6 +14,7 @@ import os
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
@@ -21,6 +22,17 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 from local.browser import CHROMIUM, CHROMIUM_ARGS
 
 VIEWPORT = {"width": 1280, "height": 800}
+ROOT = Path(__file__).resolve().parents[2]
+# The README's screenshots: refreshed in docs/ only on request (`make screenshots`), so that a
+# test run leaves the working tree as it found it; otherwise written to test-results/ (ignored).
+UPDATE_SCREENSHOTS_ENV = "P2PCHAT_UPDATE_SCREENSHOTS"
+
+
+def screenshot_path(name: str) -> str:
+    """Where the screenshot `name` goes: docs/ when asked for, else test-results/."""
+    folder = ROOT / ("docs" if os.environ.get(UPDATE_SCREENSHOTS_ENV) == "1" else "test-results")
+    folder.mkdir(exist_ok=True)
+    return str(folder / name)
 CALL_TIMEOUT_MS = 20_000
 # What a page should come to show, it may show late on a shared, busy machine: assertions wait
 # as long as a call may take to connect (Playwright's default is 5 s). They still fail if it

@@ -5,16 +5,14 @@ the next person. Every page is also watched for CSP violations, page errors and 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import delete_connection, inbound, wait_media_rising
+from .conftest import delete_connection, inbound, screenshot_path, wait_media_rising
 
 pytestmark = pytest.mark.browser
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 HOSTILE_NAME = "<img src=x onerror=alert(1)>"
 CONNECT_LINE = re.compile(r"connect\s+(\S+) from .* -> 101|connect\s+(\S+) from .* -> 200")
 
@@ -115,7 +113,7 @@ def test_reload_and_signaling_drop_keep_the_call(open_page, local_stack):
 
     # The README's screenshot of a call: both videos running, no notice over them.
     expect(ana.locator("#notices .notice")).to_have_count(0, timeout=10_000)
-    ana.screenshot(path=str(DOCS / "screenshot-call.png"))
+    ana.screenshot(path=screenshot_path("screenshot-call.png"))
 
     # Signaling drop: the server closes Bo's socket. Bo reconnects and rejoins with its
     # session; both RTCPeerConnections keep running (same epochs) and media keeps flowing.

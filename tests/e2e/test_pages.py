@@ -4,16 +4,14 @@ media refused, keyboard, small screens, the CSP watch itself, and the lobby scre
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import wait_media_rising
+from .conftest import screenshot_path, wait_media_rising
 
 pytestmark = pytest.mark.browser
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 ROOM_URL = re.compile(r"/room\.html\?room=([A-Za-z0-9_-]+)$")
 # What the browser says when camera and microphone are refused (the init script below).
 REFUSE_MEDIA = """
@@ -88,7 +86,7 @@ def test_lobby_screenshot_keyboard_and_small_screen(open_page, local_stack):
     page.get_by_label("Your name").fill("Ana")
     preview_playing(page)
     page.locator("#name").blur()
-    page.screenshot(path=str(DOCS / "screenshot-lobby.png"))
+    page.screenshot(path=screenshot_path("screenshot-lobby.png"))
 
     # Keyboard only: Tab reaches the controls in order, focus is visible, Enter creates.
     page.locator(".brand").focus()
