@@ -64,6 +64,7 @@ function note(...items) {
   if (trace.length > 300) trace.shift();
 }
 let session = null; // this tab's secret for the room: kept out of the debug handle
+const failureNotices = new WeakMap(); // Peer -> takes its "Press Retry" notice away
 
 // ---- start ------------------------------------------------------------------------------
 if (boot.error) {
@@ -327,7 +328,8 @@ function createPeer(id, remoteEpoch = null, { answering = false, first = null } 
     if (!current() || state.away.has(peer.remoteId)) return;
     view.setRemoteStatus(peer.remoteId, 'failed');
     const why = event.detail.reason === 'timeout' ? 'could not be established' : 'was lost';
-    view.notify(`The connection to ${displayName(peer.remoteId)} ${why}. Press Retry.`);
+    dismissFailure(peer);
+    failureNotices.set(peer, view.notify(`The connection to ${displayName(peer.remoteId)} ${why}. Press Retry.`));
   });
   peer.addEventListener('error', (event) => {
     note('peer-error', String(event.detail.error));
@@ -365,7 +367,15 @@ function onPeerConnection(peer, connectionState) {
     failed: 'failed',
   }[connectionState];
   if (status) view.setRemoteStatus(id, status);
-  if (connectionState === 'connected') flushState(id);
+  if (connectionState === 'connected') {
+    dismissFailure(peer); // back by itself or by Retry: "Press Retry" is out of date
+    flushState(id);
+  }
+}
+
+function dismissFailure(peer) {
+  failureNotices.get(peer)?.();
+  failureNotices.delete(peer);
 }
 
 function relay(to, data, peer = null) {
@@ -429,7 +439,10 @@ function peerGone(id, { bye }) {
 
 function removePeer(id) {
   const peer = state.peers.get(id);
-  if (peer) peer.close();
+  if (peer) {
+    peer.close();
+    dismissFailure(peer);
+  }
   state.peers.delete(id);
   state.away.delete(id);
   state.held.delete(id);

@@ -188,13 +188,19 @@ export class RoomView extends View {
     element.dataset.tone = tone;
   }
 
+  // A notice for NOTICE_MS; returns a function that takes it away sooner (once it is out of
+  // date, e.g. "Press Retry" for a call that came back by itself).
   notify(text) {
     const list = this.$('notices');
     const item = this.doc.createElement('p');
     item.className = 'notice';
     item.textContent = text;
     list.append(item);
-    setTimeout(() => item.remove(), NOTICE_MS);
+    const timer = setTimeout(() => item.remove(), NOTICE_MS);
+    return () => {
+      clearTimeout(timer);
+      item.remove();
+    };
   }
 
   fatal(title, text) {
