@@ -21,7 +21,6 @@ from pathlib import Path
 from aiohttp import WSMsgType, web
 
 from local import gateway
-from local.gateway import WS_PATH, site_headers
 
 HERE = Path(__file__).resolve().parent
 ROOMS = web.AppKey("rooms", dict)
@@ -89,10 +88,10 @@ async def relay(request: web.Request) -> web.WebSocketResponse:
 
 
 def make_app(*, bare: bool = False, site: bool = False) -> web.Application:
-    app = web.Application(middlewares=[] if bare else [site_headers])
+    app = web.Application(middlewares=[] if bare else [gateway.site_headers])
     app[ROOMS] = {}
     app[PEERS] = {}
-    app.router.add_get(WS_PATH, relay)  # the pages connect to /ws; the headers skip it
+    app.router.add_get(gateway.WS_PATH, relay)  # the pages connect to /ws; the headers skip it
     if site:  # the product's pages, exactly as `make run` serves them
         app[gateway.SETTINGS] = gateway.Settings()
         app.router.add_get("/config.json", gateway.config_json)

@@ -26,6 +26,11 @@ ROOT = Path(__file__).resolve().parents[2]
 # The README's screenshots: refreshed in docs/ only on request (`make screenshots`), so that a
 # test run leaves the working tree as it found it; otherwise written to test-results/ (ignored).
 UPDATE_SCREENSHOTS_ENV = "P2PCHAT_UPDATE_SCREENSHOTS"
+CALL_TIMEOUT_MS = 20_000
+# What a page should come to show, it may show late on a shared, busy machine: assertions wait
+# as long as a call may take to connect (Playwright's default is 5 s). They still fail if it
+# never shows; speed is measured by the benchmarks, not here.
+expect.set_options(timeout=CALL_TIMEOUT_MS)
 
 
 def screenshot_path(name: str) -> str:
@@ -33,11 +38,7 @@ def screenshot_path(name: str) -> str:
     folder = ROOT / ("docs" if os.environ.get(UPDATE_SCREENSHOTS_ENV) == "1" else "test-results")
     folder.mkdir(exist_ok=True)
     return str(folder / name)
-CALL_TIMEOUT_MS = 20_000
-# What a page should come to show, it may show late on a shared, busy machine: assertions wait
-# as long as a call may take to connect (Playwright's default is 5 s). They still fail if it
-# never shows; speed is measured by the benchmarks, not here.
-expect.set_options(timeout=CALL_TIMEOUT_MS)
+
 
 # Sums the inbound RTP counters of every RTCPeerConnection the room page holds, and says which
 # connection(s) they came from (a reset connection starts its counters again).

@@ -270,6 +270,13 @@ def test_short_drop_recovers_by_itself(open_page, relay_stack, frozen_relay_is_t
     )
 
 
+def tile_connected_without_retry_notice(page: Page) -> None:
+    """The tile says connected and "Press Retry" is gone. Checked at once, no wait: the same
+    task that marks the tile connected takes the notice away, which otherwise stays 6 s."""
+    expect(remote_tiles(page)).to_have_attribute("data-status", "connected")
+    assert "Press Retry" not in page.locator("#notices").inner_text()
+
+
 def freeze_until_failed(turn: Turn, pages: tuple[Page, ...]) -> tuple[dict, dict]:
     """Freeze the relay until every page's connection is ``failed`` and its tile offers Retry;
     the times (ms from the freeze) to ``disconnected`` and to ``failed``, per page."""
@@ -301,10 +308,7 @@ def test_long_drop_fails_then_recovers_or_retry_restarts_ice(
     turn.thaw()
     healed = {page: wait_state(page, "connected", thawed[page], RECOVERED_MS) for page in pages}
     for page in pages:
-        # The same task that marks the tile connected takes "Press Retry" away: no wait here,
-        # the notice would otherwise still be up (it stays 6 s).
-        expect(remote_tiles(page)).to_have_attribute("data-status", "connected")
-        assert "Press Retry" not in page.locator("#notices").inner_text()
+        tile_connected_without_retry_notice(page)
     a1, b1 = wait_media_rising(ana, a0), wait_media_rising(bo, b0)
     assert (a1["epochs"], b1["epochs"]) == (a0["epochs"], b0["epochs"])  # the same connections
     for page in pages:
@@ -324,8 +328,7 @@ def test_long_drop_fails_then_recovers_or_retry_restarts_ice(
     restarted = {page: wait_state(page, "connected", thawed[page], RECOVERED_MS)
                  for page in pages}  # fmt: skip
     for page in pages:
-        expect(remote_tiles(page)).to_have_attribute("data-status", "connected")
-        assert "Press Retry" not in page.locator("#notices").inner_text()
+        tile_connected_without_retry_notice(page)
     a2, b2 = wait_media_rising(ana, a1), wait_media_rising(bo, b1)
     assert (a2["epochs"], b2["epochs"]) == (a0["epochs"], b0["epochs"])
     for page in pages:
