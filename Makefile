@@ -21,10 +21,11 @@ help:
 	@echo "make screenshots  refresh the README's screenshots in docs/ (a test run does not)"
 	@echo "make lint   ruff"
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	@command -v python3 >/dev/null || { echo "python3 is missing: install Python 3.11 or newer"; exit 1; }
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements.txt 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+	$(PY) -m pip install -q --no-deps -e .
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json

@@ -1,2 +1,3 @@
-"""P2PChat benchmarks: one script per benchmark (`python -m bench.<name>`), all of them with
-`python -m bench` (`make bench`). Results in bench/results/, write-up in docs/benchmarks.md."""
+"""P2PChat benchmarks: one module per benchmark (`python -m bench.<name>`), all of them with
+`python -m bench` (`make bench`). Raw results in bench/results/ (not committed), rendered into
+docs/benchmarks.md."""

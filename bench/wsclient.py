@@ -1,109 +1,81 @@
-"""A raw WebSocket client speaking protocol v1 (join, signal, leave, ping), for the benches.
-
-No browser: aiohttp's client, no Origin header (not a browser, so `$connect` admits it).
-Every wait has a timeout.
-"""
+"""A raw WebSocket client speaking the product's protocol (join, signal, ping), for the
+benchmarks that need no browser: aiohttp's client, no Origin header (not a browser, so
+`$connect` admits it). Every wait has a timeout."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
-import secrets
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
+# A realistic ICE candidate, as the product's pages send them.
+CANDIDATE = {
+    "kind": "ice",
+    "candidate": {
+        "candidate": "candidate:842163049 1 udp 1677729535 192.0.2.10 52310 typ srflx raddr "
+        "10.0.0.5 rport 52310 generation 0 ufrag EsAw",
+        "sdpMid": "0",
+        "sdpMLineIndex": 0,
+    },
+}
+
 
 class ProtocolClient:
-    def __init__(self, session: aiohttp.ClientSession, url: str, name: str = "bench") -> None:
-        self.session = session
-        self.url = url
-        self.name = name
-        self.ws: aiohttp.ClientWebSocketResponse | None = None
-        self.me: str | None = None
-        self.peers: list[str] = []
+    def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
+        self.session, self.url, self.me = session, url, ""
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.session_token = secrets.token_urlsafe(24)
-        self._reader: asyncio.Task | None = None
-        self.on_signal = None  # optional callback(frame) called in the reader, no queueing
+        # Called with each `signal` frame in the reader, instead of queueing it.
+        self.on_signal: Callable[[dict[str, Any]], Any] | None = None
 
     async def connect(self) -> None:
-        timeout = aiohttp.ClientWSTimeout(ws_close=5)
-        self.ws = await self.session.ws_connect(self.url, timeout=timeout)
+        self.ws = await self.session.ws_connect(self.url, timeout=aiohttp.ClientWSTimeout(5))
         self._reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
-        assert self.ws is not None
         async for msg in self.ws:
-            if msg.type != aiohttp.WSMsgType.TEXT:
-                continue
             frame = json.loads(msg.data)
-            if frame.get("type") == "peer-joined":
-                self.peers.append(frame["peer"]["id"])
             if frame.get("type") == "signal" and self.on_signal is not None:
                 self.on_signal(frame)
-                continue
-            await self.inbox.put(frame)
+            else:
+                await self.inbox.put(frame)
 
     async def send(self, message: dict[str, Any]) -> None:
-        assert self.ws is not None
         await self.ws.send_str(json.dumps(message, separators=(",", ":")))
 
     async def expect(self, type_: str, timeout: float = 10) -> dict[str, Any]:
         """The next frame of this type (others received meanwhile are dropped)."""
         async with asyncio.timeout(timeout):
-            while True:
-                frame = await self.inbox.get()
-                if frame.get("type") == type_:
-                    return frame
+            while (frame := await self.inbox.get()).get("type") != type_:
                 if frame.get("type") == "error":
                     raise RuntimeError(f"error frame while waiting for {type_}: {frame}")
+        return frame
 
-    async def join(self, room: str, timeout: float = 10) -> dict[str, Any]:
-        await self.send(
-            {"action": "join", "room": room, "name": self.name, "session": self.session_token}
-        )
-        joined = await self.expect("joined", timeout)
+    async def join(self, room: str) -> dict[str, Any]:
+        await self.send({"action": "join", "room": room, "name": "bench"})
+        joined = await self.expect("joined")
         self.me = joined["you"]
-        self.peers = [p["id"] for p in joined["peers"]] + self.peers
         return joined
 
     async def signal(self, to: str, data: dict[str, Any]) -> None:
         await self.send({"action": "signal", "to": to, "data": data})
 
     async def close(self) -> None:
-        if self.ws is not None and not self.ws.closed:
-            await self.ws.close()
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reader
+        await self.ws.close()
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._reader
 
 
 async def pair(
     session: aiohttp.ClientSession, url: str, room: str
 ) -> tuple[ProtocolClient, ProtocolClient]:
-    """Two clients in one room, each knowing the other's peer id."""
-    a, b = ProtocolClient(session, url, "alice"), ProtocolClient(session, url, "bob")
-    await a.connect()
-    await b.connect()
-    await a.join(room)
-    await b.join(room)
-    async with asyncio.timeout(10):
-        while not a.peers:
-            await asyncio.sleep(0.005)
+    """Two clients joined to one room, in that order."""
+    a, b = ProtocolClient(session, url), ProtocolClient(session, url)
+    for client in (a, b):
+        await client.connect()
+        await client.join(room)
     return a, b
-
-
-# A realistic ICE candidate and a realistic SDP-sized payload (an offer is 3-6 KB).
-CANDIDATE = {
-    "kind": "ice",
-    "candidate": {
-        "candidate": "candidate:842163049 1 udp 1677729535 192.0.2.10 52310 typ srflx raddr "
-        "10.0.0.5 rport 52310 generation 0 ufrag EsAw network-cost 999",
-        "sdpMid": "0",
-        "sdpMLineIndex": 0,
-        "usernameFragment": "EsAw",
-    },
-}

@@ -1,29 +1,36 @@
-"""CDK context settings of the P2PChat stack, with their defaults, read and checked once.
+"""CDK context settings of the P2PChat stack: one pydantic model, read and checked once.
 
 Every setting can be given on the command line (``npx cdk deploy -c stage=prod -c maxPeers=4``)
-or in ``cdk.json``'s ``context``; docs/deploy.md has the table. A wrong value fails synthesis
-with a message naming the key, before anything reaches AWS.
+or in ``cdk.json``'s ``context``; docs/deploy.md has the table (a test keeps it true). A wrong
+value fails synthesis with a message naming the key, before anything reaches AWS.
 
-Also the one place that makes the Lambda code (``lambdas/``) importable for the CDK app, so
-the stack reads the table schema and the protocol's limits from their single definitions.
+The settings the function also has (room size, ICE servers, transport policy) are checked with
+the function's own rules from ``p2pchat.settings``, the deployment contract; CDK context only
+adds that the ICE server list may not be empty.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from p2pchat import settings as contract
+from p2pchat.protocol import DEFAULT_MAX_PEERS, MAX_PEERS_LIMIT
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-LAMBDA_SOURCE_DIR = REPO_ROOT / "lambdas"
+LAMBDA_SOURCE_DIR = REPO_ROOT / "lambdas"  # the function's code asset (handler p2pchat.handler)
 FRONTEND_DIR = REPO_ROOT / "frontend"
-if str(LAMBDA_SOURCE_DIR) not in sys.path:
-    sys.path.append(str(LAMBDA_SOURCE_DIR))
-
-from p2pchat import protocol  # noqa: E402  (needs the path above)
 
 # The Powertools release the Lambda gets from AWS's public layer. Must equal the
 # aws-lambda-powertools pin in requirements.txt (tests/infra checks it), so the cloud runs the
@@ -53,36 +60,151 @@ RETENTION_DAYS = {
     1827: "FIVE_YEARS",
 }
 PRICE_CLASSES = ("100", "200", "All")
-# RTCConfiguration.iceTransportPolicy for every browser (config.json): "relay" sends media
-# through TURN only, hiding the users' IP addresses from each other (needs a TURN server).
-ICE_TRANSPORT_POLICIES = ("all", "relay")
-DEFAULT_ICE_SERVERS: tuple[dict[str, Any], ...] = ({"urls": ["stun:stun.l.google.com:19302"]},)
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}$")
-_ICE_URL = re.compile(r"^(stun|stuns|turn|turns):[^\s]+$")
+_WHOLE_NUMBER = re.compile(r"^\s*[+-]?\d+\s*$")
 
 
 class SettingsError(ValueError):
-    """A CDK context value is missing, malformed or out of range."""
+    """A CDK context value is missing, malformed or out of range; says which key and why."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    """What the stack is built from. Defaults make a working dev stack with no context at all."""
+# ---- field types: each says what is wrong in a few words -------------------------------------
+def _whole_number(value: Any) -> Any:
+    """Whole numbers as numbers or text (``-c maxPeers=4`` arrives as "4"); not 4.5, not true."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("must be a whole number")
+    if isinstance(value, str):
+        if not _WHOLE_NUMBER.match(value):
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
 
-    stage: str = "dev"
-    max_peers: int = protocol.DEFAULT_MAX_PEERS
-    ice_servers: tuple[dict[str, Any], ...] = DEFAULT_ICE_SERVERS
-    ice_transport_policy: str = "all"
-    throttle_rate_limit: float = 100.0
-    throttle_burst_limit: int = 200
-    log_retention_days: int = 30
-    access_log_retention_days: int = 90
-    log_level: str = "INFO"
-    domain_name: str | None = None
-    certificate_arn: str | None = None
-    price_class: str = "100"
-    api_gateway_cloudwatch_role: bool = True
+
+def _between(low: int, high: int) -> AfterValidator:
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return AfterValidator(check)
+
+
+def Bounded(low: int, high: int) -> Any:
+    """A whole number from ``low`` to ``high``."""
+    return Annotated[int, BeforeValidator(_whole_number), _between(low, high)]
+
+
+def _retention(value: int) -> int:
+    if value not in RETENTION_DAYS:
+        raise ValueError(
+            f"must be one of {sorted(RETENTION_DAYS)} (CloudWatch Logs allows only these)"
+        )
+    return value
+
+
+def _ice_servers(value: Any) -> list[dict[str, Any]]:
+    """The function's rule (``p2pchat.settings.parse_ice_servers``), plus: not empty."""
+    servers = contract.parse_ice_servers(value)  # IceServersError is a ValueError
+    if not servers:
+        raise ValueError("must list at least one RTCIceServer (STUN at least)")
+    return servers
+
+
+def _domain(value: Any) -> str:
+    name = str(value).strip().lower().rstrip(".")
+    if not _DOMAIN.match(name):
+        raise ValueError("must be a DNS name such as chat.example.com")
+    return name
+
+
+def _certificate(value: Any) -> str:
+    arn = str(value).strip()
+    if not _CERT_ARN.match(arn):
+        raise ValueError(
+            "must be an ACM certificate ARN in us-east-1 (CloudFront only uses certificates "
+            "from that region)"
+        )
+    return arn
+
+
+def _text(value: Any) -> Any:
+    """Choices may come as JSON numbers from cdk.json (priceClass 100)."""
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+def _upper(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+Stage = Literal[STAGES]
+TransportPolicy = Literal[contract.ICE_TRANSPORT_POLICIES]
+LogLevel = Annotated[Literal[LOG_LEVELS], BeforeValidator(_upper)]
+PriceClass = Annotated[Literal[PRICE_CLASSES], BeforeValidator(_text)]
+RoomSize = Bounded(contract.MIN_PEERS, MAX_PEERS_LIMIT)  # the function's own bounds
+IceServers = Annotated[list[dict[str, Any]], BeforeValidator(_ice_servers)]
+RetentionDays = Annotated[Bounded(1, max(RETENTION_DAYS)), AfterValidator(_retention)]
+DomainName = Annotated[str, BeforeValidator(_domain)]
+CertificateArn = Annotated[str, BeforeValidator(_certificate)]
+
+
+class StackSettings(BaseModel):
+    """What the stack is built from. Defaults make a working dev stack with no context at all.
+
+    Field aliases are the CDK context keys (camelCase). Build it with ``from_context``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    stage: Stage = Field("dev", alias="stage")
+    max_peers: RoomSize = Field(DEFAULT_MAX_PEERS, alias="maxPeers")
+    ice_servers: IceServers = Field(
+        default_factory=lambda: list(contract.DEFAULT_ICE_SERVERS), alias="iceServers"
+    )
+    ice_transport_policy: TransportPolicy = Field(
+        contract.DEFAULT_ICE_TRANSPORT_POLICY, alias="iceTransportPolicy"
+    )
+    # Messages per second (and burst) of the whole stage, shared by the message routes in
+    # fixed shares (infra/constructs/signaling.py); at least 10, so every route gets some.
+    throttle_rate_limit: Bounded(10, 10_000) = Field(100, alias="throttleRateLimit")
+    throttle_burst_limit: Bounded(10, 5_000) = Field(200, alias="throttleBurstLimit")
+    # New WebSocket connections per second ($connect); the account's quota is 500 per region.
+    connect_rate_limit: Bounded(1, 500) = Field(5, alias="connectRateLimit")
+    connect_burst_limit: Bounded(1, 1_000) = Field(10, alias="connectBurstLimit")
+    log_retention_days: RetentionDays = Field(30, alias="logRetentionDays")
+    access_log_retention_days: Bounded(1, 3650) = Field(90, alias="accessLogRetentionDays")
+    log_level: LogLevel = Field("INFO", alias="logLevel")
+    domain_name: DomainName | None = Field(None, alias="domainName")
+    certificate_arn: CertificateArn | None = Field(None, alias="certificateArn")
+    price_class: PriceClass = Field("100", alias="priceClass")
+    api_gateway_cloudwatch_role: bool = Field(True, alias="apiGatewayCloudWatchRole")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StackSettings:
+        if self.ice_transport_policy == "relay" and not contract.has_turn(self.ice_servers):
+            raise ValueError(
+                "iceTransportPolicy relay needs a turn: or turns: server in iceServers "
+                "(with relay only, STUN alone connects no call)"
+            )
+        if (self.domain_name is None) != (self.certificate_arn is None):
+            raise ValueError(
+                "domainName and certificateArn go together: give both (custom domain) or "
+                "neither (the distribution's own *.cloudfront.net name)"
+            )
+        return self
+
+    @classmethod
+    def from_context(cls, try_get_context: Any) -> StackSettings:
+        """Read every key through ``node.try_get_context``; absent or empty means default."""
+        given = {}
+        for field in cls.model_fields.values():
+            value = try_get_context(field.alias)
+            if value is not None and value != "":
+                given[field.alias] = value
+        try:
+            return cls.model_validate(given)
+        except ValidationError as error:
+            raise SettingsError(_explain(error)) from None
 
     @property
     def is_prod(self) -> bool:
@@ -91,159 +213,28 @@ class Settings:
 
     @property
     def ice_servers_json(self) -> str:
-        """The STUN/TURN list as the Lambda's ICE_SERVERS variable: compact JSON."""
-        return json.dumps(list(self.ice_servers), separators=(",", ":"))
+        """The STUN/TURN list as the function's ICE_SERVERS variable: compact JSON."""
+        return contract.ice_servers_json(self.ice_servers)
 
     @classmethod
-    def from_context(cls, try_get_context: Any) -> Settings:
-        """Read every key through ``node.try_get_context`` (CLI ``-c`` values arrive as text)."""
-        defaults = cls()
-
-        def get(key: str, default: Any) -> Any:
-            value = try_get_context(key)
-            return default if value is None or value == "" else value
-
-        settings = cls(
-            stage=_choice("stage", get("stage", defaults.stage), STAGES),
-            max_peers=_int_in(
-                "maxPeers", get("maxPeers", defaults.max_peers), 2, protocol.MAX_PEERS_LIMIT
-            ),
-            ice_servers=_ice_servers(get("iceServers", list(defaults.ice_servers))),
-            ice_transport_policy=_choice(
-                "iceTransportPolicy",
-                str(get("iceTransportPolicy", defaults.ice_transport_policy)),
-                ICE_TRANSPORT_POLICIES,
-            ),
-            throttle_rate_limit=float(
-                _int_in("throttleRateLimit", get("throttleRateLimit", 100), 1, 10_000)
-            ),
-            throttle_burst_limit=_int_in(
-                "throttleBurstLimit",
-                get("throttleBurstLimit", defaults.throttle_burst_limit),
-                1,
-                5_000,
-            ),
-            log_retention_days=_retention(
-                "logRetentionDays", get("logRetentionDays", defaults.log_retention_days)
-            ),
-            access_log_retention_days=_int_in(
-                "accessLogRetentionDays",
-                get("accessLogRetentionDays", defaults.access_log_retention_days),
-                1,
-                3650,
-            ),
-            log_level=_choice("logLevel", str(get("logLevel", "INFO")).upper(), LOG_LEVELS),
-            domain_name=_domain(get("domainName", None)),
-            certificate_arn=_certificate(get("certificateArn", None)),
-            price_class=_choice("priceClass", str(get("priceClass", "100")), PRICE_CLASSES),
-            api_gateway_cloudwatch_role=_bool(
-                "apiGatewayCloudWatchRole", get("apiGatewayCloudWatchRole", True)
-            ),
-        )
-        if settings.ice_transport_policy == "relay" and not _has_turn(settings.ice_servers):
-            raise SettingsError(
-                "iceTransportPolicy relay needs a turn: or turns: server in iceServers "
-                "(with relay only, STUN alone connects no call)"
-            )
-        if (settings.domain_name is None) != (settings.certificate_arn is None):
-            raise SettingsError(
-                "domainName and certificateArn go together: give both (custom domain) or neither "
-                "(the distribution's own *.cloudfront.net name)"
-            )
-        return settings
+    def context_defaults(cls) -> dict[str, Any]:
+        """Context key -> default value (docs/deploy.md's table; a test compares them)."""
+        fields = cls.model_fields.values()
+        return {f.alias: f.get_default(call_default_factory=True) for f in fields}
 
 
-def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise SettingsError(f"{key} must be one of {', '.join(choices)}; got {value!r}")
-    return value
-
-
-def _int_in(key: str, value: Any, low: int, high: int) -> int:
-    try:
-        number = int(str(value), 10)
-    except ValueError:
-        raise SettingsError(f"{key} must be a whole number; got {value!r}") from None
-    if not low <= number <= high:
-        raise SettingsError(f"{key} must be between {low} and {high}; got {number}")
-    return number
-
-
-def _retention(key: str, value: Any) -> int:
-    number = _int_in(key, value, 1, max(RETENTION_DAYS))
-    if number not in RETENTION_DAYS:
-        raise SettingsError(
-            f"{key} must be one of {sorted(RETENTION_DAYS)} (CloudWatch Logs allows only these)"
-        )
-    return number
-
-
-def _bool(key: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no"):
-        return False
-    raise SettingsError(f"{key} must be true or false; got {value!r}")
-
-
-def _domain(value: Any) -> str | None:
-    if value is None:
-        return None
-    name = str(value).strip().lower().rstrip(".")
-    if not _DOMAIN.match(name):
-        raise SettingsError(
-            f"domainName must be a DNS name such as chat.example.com; got {value!r}"
-        )
-    return name
-
-
-def _certificate(value: Any) -> str | None:
-    if value is None:
-        return None
-    arn = str(value).strip()
-    if not _CERT_ARN.match(arn):
-        raise SettingsError(
-            "certificateArn must be an ACM certificate ARN in us-east-1 (CloudFront only uses "
-            f"certificates from that region); got {value!r}"
-        )
-    return arn
-
-
-def _ice_servers(value: Any) -> tuple[dict[str, Any], ...]:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as error:
-            raise SettingsError(f"iceServers must be a JSON list: {error}") from None
-    if not isinstance(value, list) or not value:
-        raise SettingsError("iceServers must be a non-empty JSON list of RTCIceServer objects")
-    servers = []
-    for server in value:
-        urls = server.get("urls") if isinstance(server, dict) else None
-        url_list = [urls] if isinstance(urls, str) else urls
-        if not isinstance(url_list, list) or not url_list:
-            raise SettingsError(f"each iceServers entry needs urls (text or list); got {server!r}")
-        for url in url_list:
-            if not isinstance(url, str) or not _ICE_URL.match(url):
-                raise SettingsError(
-                    f"iceServers url must be stun:, stuns:, turn: or turns:; got {url!r}"
-                )
-        unknown = set(server) - {"urls", "username", "credential"}
-        if unknown:
-            raise SettingsError(f"iceServers entry has unknown keys {sorted(unknown)}")
-        servers.append(dict(server))
-    return tuple(servers)
-
-
-def _has_turn(servers: tuple[dict[str, Any], ...]) -> bool:
-    for server in servers:
-        urls = server["urls"]
-        if any(
-            url.startswith(("turn:", "turns:"))
-            for url in ([urls] if isinstance(urls, str) else urls)
-        ):
-            return True
-    return False
+def _explain(error: ValidationError) -> str:
+    """One line per problem: ``<key>: <what is wrong>; got <value>``."""
+    lines = []
+    for problem in error.errors(include_url=False):
+        key = ".".join(str(part) for part in problem["loc"])
+        cause = problem.get("ctx", {}).get("error")
+        message = str(cause) if cause is not None else problem["msg"]
+        if message[1:2].islower():  # "Input should be..." -> "input should be..."; not "ICE"
+            message = message[:1].lower() + message[1:]
+        if not key:  # a rule across keys names them itself
+            lines.append(message)
+            continue
+        got = f"; got {problem['input']!r}" if "input" in problem else ""
+        lines.append(f"{key}: {message}{got}")
+    return "\n".join(lines)

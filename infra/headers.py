@@ -1,10 +1,12 @@
-"""The one definition of the site's security headers: CSP and friends.
+"""The one definition of the site's headers: CSP and the other security headers, and the
+Cache-Control of each kind of file.
 
-Pure Python (no aws_cdk import): the CloudFront response headers policy (infra/constructs/site.py),
-the local gateway and the tests all build their headers here, so the cloud and the laptop
-serve the same policy.
+Pure Python (no aws_cdk import): the CloudFront response headers policy and the site's
+uploads (infra/constructs/site.py), the local gateway and the tests all build their headers
+here, so the cloud and the laptop serve the same policy.
 """
 
+import fnmatch
 from urllib.parse import urlsplit
 
 HSTS_MAX_AGE_SECONDS = 2 * 365 * 24 * 60 * 60  # two years, the preload list's floor is one
@@ -71,3 +73,26 @@ def security_headers_for_origin(origin: str, *, https: bool = True) -> dict[str,
             f"max-age={HSTS_MAX_AGE_SECONDS}; includeSubDomains; preload"
         )
     return headers
+
+
+# ---- Cache-Control, per kind of file ---------------------------------------------------------
+# The site has no build step, so file names carry no content hash: js/room.js is js/room.js in
+# every release. The pages, config.json, the scripts (ES modules importing each other) and the
+# stylesheet change together, so a browser must never mix releases among them: it revalidates
+# each of them on every use (max-age=0, must-revalidate; a 304 from CloudFront's edge when
+# nothing changed). CloudFront itself may keep them a day (s-maxage): every deploy invalidates
+# its copies and waits for that before it returns. Files no code depends on (icon, manifest)
+# may be a day old in a browser.
+REVALIDATED_FILES = ("*.html", "*.js", "*.css", "config.json")
+CACHE_REVALIDATE = "max-age=0, must-revalidate, s-maxage=86400"
+CACHE_STABLE = "public, max-age=86400"
+
+
+def cache_control(key: str) -> str:
+    """The Cache-Control of the object ``key`` (``js/room.js``, ``config.json``; ``""`` is the
+    root page). The patterns match like ``aws s3 sync`` filters, which the CDK deployment
+    uses to upload each kind with its header: ``*`` also matches ``/``."""
+    key = key.lstrip("/") or "index.html"
+    if any(fnmatch.fnmatchcase(key, pattern) for pattern in REVALIDATED_FILES):
+        return CACHE_REVALIDATE
+    return CACHE_STABLE

@@ -7,7 +7,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
-from infra.config import Settings
+from infra.config import StackSettings
 from infra.constructs.signaling import Signaling
 from infra.constructs.site import Site
 from infra.constructs.table import SignalingTable
@@ -17,7 +17,7 @@ class P2PChatStack(Stack):
     """Everything P2PChat needs in one account and region; ``settings`` come from CDK context."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any
+        self, scope: Construct, construct_id: str, *, settings: StackSettings, **kwargs: Any
     ) -> None:
         kwargs.setdefault("termination_protection", settings.is_prod)
         kwargs.setdefault("description", f"P2PChat {settings.stage}: WebSocket signaling and site")

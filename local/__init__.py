@@ -1,17 +1,18 @@
 """The local stack: the whole product on one machine (``python -m local``, run by ``make run``).
 
+- ``local.stack``: the one composition: database, table, the function (``build_handler``) and
+  the gateway on one port, from explicit settings (``run_stack``; ``start_local_stack`` runs
+  it on a thread of its own, for tests and scripts).
 - ``local.dynamodb``: DynamoDB Local (or moto, or any endpoint) and the table.
-- ``local.gateway``: an aiohttp imitation of API Gateway's WebSocket API and Management API,
-  plus the static site and ``/config.json``.
-- ``local.__main__``: wires the two, logs, and stops everything on Ctrl-C or SIGTERM.
+- ``local.gateway``: the aiohttp app imitating API Gateway, made of ``local.websocket`` (the
+  WebSocket API, with ``local.framelimit``), ``local.management`` (the Management API) and
+  ``local.site`` (the static site and ``/config.json``); ``local.events`` synthesizes the
+  events and the Lambda context.
+- ``local.__main__``: reads the environment, logs, and stops everything on Ctrl-C or SIGTERM.
 
-The Lambda code lives in ``lambdas/``; importing this package puts it on ``sys.path``.
+The map with line counts: docs/local-stack.md.
 """
 
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository
-LAMBDAS = str(ROOT / "lambdas")
-if LAMBDAS not in sys.path:
-    sys.path.insert(0, LAMBDAS)

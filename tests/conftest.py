@@ -6,11 +6,12 @@
   missing jars fail the test (``make test`` installs both).
 - ``fresh_table`` (function): the name of a new, empty table on ``dynamodb_endpoint``, built
   from ``p2pchat.table_spec``, deleted after the test.
-- ``local_stack`` (session): the whole product (``python -m local``) in a subprocess on a free
-  port with the real handler, on the session's DynamoDB Local (table ``p2pchat-local``);
-  ``.http_url``, ``.ws_url``, ``.port``, ``.output()``, ``.wait_for(regex)``.
-  ``start_local_stack(**settings)`` starts another one with other settings (e.g.
-  ``MAX_PEERS="2"``) as a context manager.
+- ``local_stack`` (session): the whole product (``local.stack``, what ``python -m local``
+  runs) in this process, on a thread of its own, on a free port, with the real function, on
+  the session's DynamoDB Local (table ``p2pchat-local``); ``.http_url``, ``.ws_url``,
+  ``.port``, ``.output()`` and ``.wait_for(regex)`` (its log lines).
+  ``local.stack.start_local_stack(**settings)`` starts another one with other settings (e.g.
+  ``max_peers=4``), in this process too, as a context manager.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def local_stack(dynamodb_endpoint: str) -> Iterator[LocalStack]:
     # On the session's DynamoDB Local (one JVM for the session, not two); starting and
     # stopping a JVM of its own is what tests/local/test_stack.py checks.
     try:
-        with start_local_stack(DYNAMODB_ENDPOINT=dynamodb_endpoint) as stack:
+        with start_local_stack(dynamodb_endpoint=dynamodb_endpoint) as stack:
             yield stack
     except StackFailed as error:
         pytest.fail(str(error), pytrace=False)

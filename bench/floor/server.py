@@ -1,14 +1,10 @@
 """The floor relay: protocol v1's message shapes, held in memory, relayed as they come.
 
-It speaks the product's wire shapes (join/joined/peer-joined/signal/peer-left) so the
-same outside instrumentation reads both, and does nothing else: no validation, no limits,
-no storage. Static files are the floor page (`/room?room=R`) and its script, served with the
-site's security headers by the local gateway's own middleware, as the product's pages are
-(they belong to any page on the web, not to a signaling design), unless `--bare`.
-
-With `--site` it serves the product's own site instead (`frontend/` and `config.json`, by the
-local gateway's handlers): the product's page over this relay, which tells the page's cost
-from the signaling service's.
+It speaks the product's wire shapes (join/joined/peer-joined/signal/peer-left) so the same
+outside instrumentation reads both, and does nothing else: no validation, no limits, no
+storage. Its page (`/room?room=R`) and script are served with the site's security headers by
+the local gateway's own middleware, as the product's pages are (they belong to any page on
+the web, not to a signaling design).
 """
 
 from __future__ import annotations
@@ -16,6 +12,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import socket
 from pathlib import Path
 
 from aiohttp import WSMsgType, web
@@ -23,95 +20,64 @@ from aiohttp import WSMsgType, web
 from local import gateway
 
 HERE = Path(__file__).resolve().parent
-ROOMS = web.AppKey("rooms", dict)
-PEERS = web.AppKey("peers", dict)
+FILES = {"/room": "floor.html", "/floor.js": "floor.js"}
+SOCKETS = web.AppKey("sockets", dict)  # peer id -> (socket, room)
 _ids = itertools.count(1)
-
-
-async def page(_request: web.Request) -> web.FileResponse:
-    return web.FileResponse(HERE / "floor.html")
-
-
-async def script(_request: web.Request) -> web.FileResponse:
-    return web.FileResponse(HERE / "floor.js")
 
 
 async def relay(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(max_msg_size=1 << 20)
     await ws.prepare(request)
-    rooms: dict[str, dict[str, tuple[web.WebSocketResponse, str]]] = request.app[ROOMS]
-    peers: dict[str, web.WebSocketResponse] = request.app[PEERS]
-    me = f"p{next(_ids)}"
-    room = None
+    sockets, me, room = request.app[SOCKETS], f"p{next(_ids)}", None
+
+    async def send(to: list[str], message: dict) -> None:
+        for peer in to:
+            await sockets[peer][0].send_str(json.dumps(message))
+
     try:
         async for msg in ws:
-            if msg.type != WSMsgType.TEXT:
-                continue
-            m = json.loads(msg.data)
-            action = m.get("action")
-            if action == "join":
-                room = m.get("room")
-                members = rooms.setdefault(room, {})
-                others = [{"id": pid, "name": name} for pid, (_, name) in members.items()]
-                members[me] = (ws, m.get("name", ""))
-                peers[me] = ws
-                await ws.send_str(json.dumps(
-                    {"type": "joined", "room": room, "you": me, "peers": others, "iceServers": []}
-                ))
-                note = json.dumps(
-                    {"type": "peer-joined", "peer": {"id": me, "name": m.get("name", "")},
-                     "resumed": False}
+            m = json.loads(msg.data) if msg.type == WSMsgType.TEXT else {}
+            if m.get("action") == "join":
+                room, name = m["room"], m.get("name", "")
+                others = [p for p, (_, r) in sockets.items() if r == room]
+                sockets[me] = (ws, room)
+                peers = [{"id": p, "name": ""} for p in others]
+                await send(
+                    [me],
+                    {"type": "joined", "room": room, "you": me, "peers": peers, "iceServers": []},
                 )
-                for pid, (other, _) in list(members.items()):
-                    if pid != me:
-                        await other.send_str(note)
-            elif action == "signal":
-                other = peers.get(m.get("to"))
-                if other is not None:
-                    await other.send_str(
-                        json.dumps({"type": "signal", "from": me, "data": m.get("data")})
-                    )
-            elif action == "ping":
-                await ws.send_str('{"type":"pong"}')
+                await send(
+                    others,
+                    {"type": "peer-joined", "peer": {"id": me, "name": name}, "resumed": False},
+                )
+            elif m.get("action") == "signal" and m.get("to") in sockets:
+                await send([m["to"]], {"type": "signal", "from": me, "data": m.get("data")})
     finally:
-        peers.pop(me, None)
-        if room is not None:
-            members = rooms.get(room, {})
-            members.pop(me, None)
-            note = json.dumps({"type": "peer-left", "peer": me})
-            for other, _ in list(members.values()):
-                if not other.closed:
-                    await other.send_str(note)
-            if not members:
-                rooms.pop(room, None)
+        sockets.pop(me, None)
+        others = [p for p, (s, r) in sockets.items() if r == room and not s.closed]
+        await send(others, {"type": "peer-left", "peer": me})
     return ws
 
 
-def make_app(*, bare: bool = False, site: bool = False) -> web.Application:
-    app = web.Application(middlewares=[] if bare else [gateway.site_headers])
-    app[ROOMS] = {}
-    app[PEERS] = {}
+async def page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(HERE / FILES[request.path])
+
+
+def make_app() -> web.Application:
+    app = web.Application(middlewares=[gateway.site_headers])
+    app[SOCKETS] = {}
     app.router.add_get(gateway.WS_PATH, relay)  # the pages connect to /ws; the headers skip it
-    if site:  # the product's pages, exactly as `make run` serves them
-        app[gateway.SETTINGS] = gateway.Settings()
-        app.router.add_get("/config.json", gateway.config_json)
-        app.router.add_get("/{path:.*}", gateway.static_file)
-    else:
-        app.router.add_get("/room", page)
-        app.router.add_get("/floor.js", script)
+    for path in FILES:
+        app.router.add_get(path, page)
     return app
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=8090)
-    parser.add_argument("--bare", action="store_true", help="no security headers")
-    parser.add_argument("--site", action="store_true", help="the product's pages over this relay")
-    args = parser.parse_args()
-    path = "room.html" if args.site else "room"
-    print(f"floor: http://127.0.0.1:{args.port}/{path}?room=test", flush=True)
-    app = make_app(bare=args.bare, site=args.site)
-    web.run_app(app, host="127.0.0.1", port=args.port, print=None)
+    parser.add_argument("--port", type=int, default=8090, help="0: a free one")
+    sock = socket.create_server(("127.0.0.1", parser.parse_args().port))
+    print(f"floor running at http://127.0.0.1:{sock.getsockname()[1]}/room?room=test", flush=True)
+    web.run_app(make_app(), sock=sock, print=None)
 
 
 if __name__ == "__main__":

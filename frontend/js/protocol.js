@@ -12,6 +12,7 @@ export const PROTOCOL_VERSION = 1;
 export const DEFAULT_MAX_PEERS = 2;
 export const MAX_PEERS_LIMIT = 8;
 export const MAX_SIGNAL_BYTES = 16 * 1024;
+export const MAX_DATA_DEPTH = 32;
 export const MAX_NAME_CHARS = 40;
 export const ROOM_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
 export const SESSION_PATTERN = '^[A-Za-z0-9_-]{22,64}$';
@@ -41,6 +42,7 @@ export const ErrorCode = Object.freeze({
   ROOM_FULL: 'room-full',
   NOT_IN_ROOM: 'not-in-room',
   UNKNOWN_PEER: 'unknown-peer',
+  RATE_LIMITED: 'rate-limited',
   INTERNAL: 'internal',
 });
 

@@ -180,6 +180,7 @@ function onJoined(message) {
   state.rejoinPending = false;
   state.me = message.you;
   state.iceServers = Array.isArray(message.iceServers) ? message.iceServers : [];
+  sig.setKeepalive(message.keepaliveSeconds * 1000);
   sig.markHealthy();
   view.banner(null);
   state.members = new Set(message.peers.map((peer) => peer.id));

@@ -14,7 +14,9 @@
 
 import { ping } from './protocol.js';
 
-export const PING_INTERVAL_MS = 4 * 60 * 1000; // API Gateway closes idle sockets at 10 min
+// Until the server says how often (`joined`'s keepaliveSeconds): API Gateway closes idle
+// sockets at 10 min.
+export const PING_INTERVAL_MS = 4 * 60 * 1000;
 const PONG_TIMEOUT_MS = 15 * 1000;
 const OPEN_TIMEOUT_MS = 10 * 1000;
 const BACKOFF_BASE_MS = 500;
@@ -80,6 +82,14 @@ export class SignalingClient extends EventTarget {
       if (!this.closed) this._scheduleReconnect(event);
     });
     // 'error' is always followed by 'close'.
+  }
+
+  // How often to ping from now on (the server asks members to show they are alive: one
+  // silent for long loses its place to a newcomer).
+  setKeepalive(ms) {
+    if (!Number.isFinite(ms) || ms < 1000 || ms === this.pingIntervalMs) return;
+    this.pingIntervalMs = ms;
+    if (this._pingTimer !== null) this._startKeepalive();
   }
 
   // The server answered something meaningful (e.g. joined): the backoff starts over.

@@ -2,8 +2,10 @@
 
 Route selection is ``$request.body.action``; the routes are ``$connect``, ``$disconnect``,
 ``$default`` and one per client action of the protocol (``protocol.CLIENT_ACTIONS``), all
-served by the same function. The function may manage connections on this API's stage only and
-read/write the signaling table only.
+served by the same function. Each route has its own throttle (API Gateway keeps one token
+bucket per route, not one per stage). The function's environment is the deployment contract
+of ``p2pchat.settings`` (``Var``); it may manage connections on this API's stage only and use
+the DynamoDB actions ``p2pchat.store`` calls on the signaling table only.
 """
 
 from __future__ import annotations
@@ -21,18 +23,34 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from aws_cdk.aws_apigatewayv2_integrations import WebSocketLambdaIntegration
 from constructs import Construct
-from p2pchat import protocol
 
-from infra.config import LAMBDA_SOURCE_DIR, POWERTOOLS_VERSION, RETENTION_DAYS, Settings
+from infra.config import LAMBDA_SOURCE_DIR, POWERTOOLS_VERSION, RETENTION_DAYS, StackSettings
 from infra.constructs.nag import acknowledge
+from p2pchat import observability, protocol
+from p2pchat.settings import Var
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # the newest Python runtime aws-cdk-lib offers
 ARCHITECTURE = lambda_.Architecture.ARM_64
 HANDLER = "p2pchat.handler.lambda_handler"
 ROUTE_SELECTION_EXPRESSION = "$request.body.action"
 SYSTEM_ROUTES = ("$connect", "$disconnect", "$default")
-METRICS_NAMESPACE = "P2PChat"
-SERVICE_NAME = "p2pchat"  # the `service` metric dimension p2pchat.observability uses
+# Exactly the DynamoDB actions p2pchat/store.py needs (a test derives them from its calls):
+# GetItem, BatchGetItem, DeleteItem and UpdateItem directly; TransactWriteItems has no IAM
+# action of its own and needs the item action of each Put, Update and Delete it carries.
+# No Scan, Query, BatchWriteItem, ConditionCheckItem or stream reads: the code makes none.
+TABLE_ACTIONS = (
+    "dynamodb:BatchGetItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+)
+# API Gateway throttles each route with its own token bucket. The stage's message budget
+# (throttleRateLimit/throttleBurstLimit) is split between the message routes in these shares
+# (percent), so the routes together never exceed it and a flood on one route (say $default,
+# which no browser uses) cannot starve another: signal carries each call's setup (offer,
+# answer, ICE candidates), ping every member's keep-alive, join and leave a few per call.
+MESSAGE_ROUTE_SHARES = {"signal": 40, "ping": 30, "join": 10, "leave": 10, "$default": 10}
 # Kept out of the code asset: caches, bytecode and anything test-only.
 ASSET_EXCLUDE = ["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_cache", "**/.DS_Store"]
 
@@ -65,6 +83,38 @@ def powertools_parameter_name(runtime: lambda_.Runtime = RUNTIME) -> str:
     return f"/aws/service/powertools/python/{ARCHITECTURE.name}/{runtime.name}/{POWERTOOLS_VERSION}"
 
 
+def route_throttles(settings: StackSettings) -> dict[str, tuple[float, int]]:
+    """Route key -> (steady rate per second, burst) for every route that has its own limit.
+
+    ``$connect`` has the connection limits; each message route its share of the message
+    budget; ``$disconnect`` (one per connection, so no more often than ``$connect`` on
+    average) falls under the stage's default, the whole message budget.
+    """
+    throttles: dict[str, tuple[float, int]] = {
+        "$connect": (float(settings.connect_rate_limit), settings.connect_burst_limit)
+    }
+    for route, share in MESSAGE_ROUTE_SHARES.items():
+        throttles[route] = (
+            settings.throttle_rate_limit * share / 100,
+            settings.throttle_burst_limit * share // 100,
+        )
+    return throttles
+
+
+def function_environment(settings: StackSettings, table_name: str) -> dict[str, str]:
+    """The function's environment, by the contract's names (ALLOWED_ORIGINS comes later, from
+    the site: ``Signaling.allow_origins``)."""
+    env = {
+        Var.TABLE_NAME: table_name,
+        Var.MAX_PEERS: str(settings.max_peers),
+        Var.ICE_SERVERS: settings.ice_servers_json,
+        Var.POWERTOOLS_SERVICE_NAME: observability.SERVICE,
+        Var.POWERTOOLS_METRICS_NAMESPACE: observability.DEFAULT_NAMESPACE,
+        Var.POWERTOOLS_LOG_LEVEL: settings.log_level,
+    }
+    return {str(name): value for name, value in env.items()}
+
+
 @jsii.implements(apigwv2.IAccessLogSettings)
 class _AccessLogSettings:
     def __init__(self, destination: apigwv2.IAccessLogDestination, fmt: apigw.AccessLogFormat):
@@ -88,7 +138,7 @@ class Signaling(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        settings: Settings,
+        settings: StackSettings,
         table: dynamodb.ITable,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -119,17 +169,9 @@ class Signaling(Construct):
             memory_size=256,
             timeout=Duration.seconds(10),  # API Gateway gives up on an integration at 29 s
             log_group=function_logs,
-            environment={
-                "TABLE_NAME": table.table_name,
-                "MAX_PEERS": str(settings.max_peers),
-                "ICE_SERVERS": settings.ice_servers_json,
-                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-                "POWERTOOLS_LOG_LEVEL": settings.log_level,
-                "LOG_LEVEL": settings.log_level,
-            },
+            environment=function_environment(settings, table.table_name),
         )
-        table.grant_read_write_data(self.function)
+        table.grant(self.function, *TABLE_ACTIONS)
         acknowledge(
             self.function,
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
@@ -153,23 +195,26 @@ class Signaling(Construct):
         )
         for action in sorted(protocol.CLIENT_ACTIONS):
             self.api.add_route(action, integration=integration)
-        for route in self.api.node.children:
-            if isinstance(route, apigwv2.WebSocketRoute):
-                acknowledge(
-                    route,
-                    "AwsSolutions-APIG4",
-                    (
-                        "P2PChat is anonymous by design: no accounts, a room is joined by its "
-                        "name, so there is no identity to authorize. API Gateway accepts a "
-                        "WebSocket authorizer on $connect only; every other route runs on a "
-                        "connection $connect already admitted. $connect checks the browser's "
-                        "Origin against the site's own URL (ALLOWED_ORIGINS), so other web "
-                        "pages cannot use the API; stage throttling and the per-room member "
-                        "cap bound what any client, browser or not, can do."
-                    ),
-                )
+        routes = [c for c in self.api.node.children if isinstance(c, apigwv2.WebSocketRoute)]
+        for route in routes:
+            acknowledge(
+                route,
+                "AwsSolutions-APIG4",
+                (
+                    "P2PChat is anonymous by design: no accounts, a room is joined by its "
+                    "name, so there is no identity to authorize. API Gateway accepts a "
+                    "WebSocket authorizer on $connect only; every other route runs on a "
+                    "connection $connect already admitted. $connect checks the browser's "
+                    "Origin against the site's own URL (ALLOWED_ORIGINS), so other web "
+                    "pages cannot use the API; a throttle on every route and the per-room "
+                    "member cap bound what any client, browser or not, can do and cost "
+                    "(docs/deploy.md, Throttling)."
+                ),
+            )
 
         # ---- the stage: auto-deploy, throttling, access logs ------------------------------
+        # DefaultRouteSettings is a per-route default, not a stage total: every route without
+        # its own entry gets a bucket of this size. Every route but $disconnect has one.
         access_logs = logs.LogGroup(self, "AccessLogs", retention=retention, removal_policy=removal)
         self.stage = apigwv2.WebSocketStage(
             self,
@@ -186,6 +231,14 @@ class Signaling(Construct):
                 apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS, separators=(",", ":"))),
             ),
         )
+        cfn_stage = self.stage.node.default_child
+        cfn_stage.route_settings = {
+            route: {"ThrottlingRateLimit": rate, "ThrottlingBurstLimit": burst}
+            for route, (rate, burst) in route_throttles(settings).items()
+        }
+        # API Gateway refuses route settings for a route that does not exist yet.
+        for route in routes:
+            self.stage.node.add_dependency(route)
         if settings.api_gateway_cloudwatch_role:
             self.stage.node.add_dependency(ApiGatewayAccountLogging(self, "AccountLogging"))
 
@@ -213,7 +266,7 @@ class Signaling(Construct):
 
     def allow_origins(self, origins: list[str]) -> None:
         """The site origins the handler accepts on $connect (ALLOWED_ORIGINS, comma-separated)."""
-        self.function.add_environment("ALLOWED_ORIGINS", ",".join(origins))
+        self.function.add_environment(str(Var.ALLOWED_ORIGINS), ",".join(origins))
 
 
 class ApiGatewayAccountLogging(Construct):

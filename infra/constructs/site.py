@@ -1,7 +1,7 @@
 """The static site: a private S3 bucket behind CloudFront (Origin Access Control), the security
-headers from ``infra/headers.py``, and a deployment of ``frontend/`` plus a generated
-``config.json`` that tells the browser the ``wss://`` signaling URL and the ICE transport
-policy (``all``, or ``relay``: TURN only).
+headers and the Cache-Control of each kind of file from ``infra/headers.py``, and a deployment
+of ``frontend/`` plus a generated ``config.json`` (``p2pchat.settings.site_config``: the
+``wss://`` signaling URL and the ICE transport policy, ``all`` or ``relay``).
 """
 
 from __future__ import annotations
@@ -17,13 +17,20 @@ from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
 from infra import headers
-from infra.config import FRONTEND_DIR, Settings
+from infra.config import FRONTEND_DIR, StackSettings
 from infra.constructs.nag import acknowledge
+from p2pchat.settings import site_config
 
 CONFIG_OBJECT = "config.json"
 # Never uploaded from frontend/: config.json is generated, the rest is local clutter.
 FRONTEND_EXCLUDE = [CONFIG_OBJECT, "**/.DS_Store", "**/*.map", "**/node_modules", "**/*.test.js"]
-BROWSER_CACHE = Duration.minutes(5)  # every deploy also invalidates CloudFront's copies
+# CloudFront keeps what the origin's Cache-Control says (headers.cache_control): a minimum TTL
+# above 0 would make it cache even max-age=0 and no-cache objects that long. The default only
+# applies to an object without Cache-Control; every object the deployment writes has one.
+EDGE_MIN_TTL = Duration.seconds(0)
+EDGE_DEFAULT_TTL = Duration.days(1)
+EDGE_MAX_TTL = Duration.days(365)
+DEPLOYMENT_MEMORY_MB = 256  # one value, so both deployments share CDK's one handler function
 _PRICE_CLASSES = {
     "100": cloudfront.PriceClass.PRICE_CLASS_100,
     "200": cloudfront.PriceClass.PRICE_CLASS_200,
@@ -89,7 +96,7 @@ class Site(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        settings: Settings,
+        settings: StackSettings,
         signaling_url: str,
         signaling_origin: str,
     ) -> None:
@@ -149,6 +156,19 @@ class Site(Construct):
             security_headers_behavior=security,
             custom_headers_behavior=custom,
         )
+        self.cache_policy = cloudfront.CachePolicy(
+            self,
+            "Cache",
+            comment="P2PChat site: the origin's Cache-Control decides (infra/headers.py)",
+            min_ttl=EDGE_MIN_TTL,
+            default_ttl=EDGE_DEFAULT_TTL,
+            max_ttl=EDGE_MAX_TTL,
+            header_behavior=cloudfront.CacheHeaderBehavior.none(),
+            cookie_behavior=cloudfront.CacheCookieBehavior.none(),
+            query_string_behavior=cloudfront.CacheQueryStringBehavior.none(),
+            enable_accept_encoding_gzip=True,
+            enable_accept_encoding_brotli=True,
+        )
         certificate = None
         domain_names = None
         if settings.domain_name and settings.certificate_arn:
@@ -165,7 +185,7 @@ class Site(Construct):
                 origin=origins.S3BucketOrigin.with_origin_access_control(self.bucket),
                 viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
                 allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
-                cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
+                cache_policy=self.cache_policy,
                 response_headers_policy=self.headers_policy,
                 compress=True,
             ),
@@ -182,6 +202,8 @@ class Site(Construct):
             log_bucket=self.log_bucket,
             log_file_prefix="cloudfront/",
         )
+        if destroyable:
+            self._destroy_log_bucket_last()
         acks = [
             (
                 "AwsSolutions-CFR1",
@@ -214,30 +236,59 @@ class Site(Construct):
         if settings.domain_name:
             self.origins.append(f"https://{self.distribution.distribution_domain_name}")
 
-        # ---- content --------------------------------------------------------------------
+        # ---- content: one upload per Cache-Control (headers.cache_control) -------------------
+        # Each deployment syncs only its own kind of file (aws s3 sync --exclude/--include), so
+        # neither prunes the other's files. Both invalidate CloudFront and wait for it, so the
+        # edge serves the new release everywhere when `cdk deploy` returns.
+        frontend = s3deploy.Source.asset(str(FRONTEND_DIR), exclude=FRONTEND_EXCLUDE)
+        config = s3deploy.Source.json_data(
+            CONFIG_OBJECT, site_config(signaling_url, settings.ice_transport_policy)
+        )
+        upload = {
+            "destination_bucket": self.bucket,
+            "distribution": self.distribution,
+            "distribution_paths": ["/*"],
+            "memory_limit": DEPLOYMENT_MEMORY_MB,
+        }
+        # Pages, config.json, scripts, styles: revalidated on every use.
         self.deployment = s3deploy.BucketDeployment(
             self,
             "Deploy",
-            destination_bucket=self.bucket,
-            sources=[
-                s3deploy.Source.asset(str(FRONTEND_DIR), exclude=FRONTEND_EXCLUDE),
-                s3deploy.Source.json_data(
-                    CONFIG_OBJECT,
-                    {
-                        "signalingUrl": signaling_url,
-                        "iceTransportPolicy": settings.ice_transport_policy,
-                    },
-                ),
-            ],
-            cache_control=[
-                s3deploy.CacheControl.set_public(),
-                s3deploy.CacheControl.max_age(BROWSER_CACHE),
-            ],
-            distribution=self.distribution,
-            distribution_paths=["/*"],
-            memory_limit=256,
+            sources=[frontend, config],
+            exclude=["*"],
+            include=list(headers.REVALIDATED_FILES),
+            cache_control=[s3deploy.CacheControl.from_string(headers.CACHE_REVALIDATE)],
+            **upload,
         )
+        # Everything else (icon, manifest): a day in the browser.
+        self.stable_deployment = s3deploy.BucketDeployment(
+            self,
+            "DeployStable",
+            sources=[frontend],
+            exclude=list(headers.REVALIDATED_FILES),
+            cache_control=[s3deploy.CacheControl.from_string(headers.CACHE_STABLE)],
+            **upload,
+        )
+        self.stable_deployment.node.add_dependency(self.deployment)  # one invalidation at a time
         _acknowledge_deployment_handler(Stack.of(self), self.bucket)
+
+    def _destroy_log_bucket_last(self) -> None:
+        """Make `cdk destroy` of dev delete the log bucket reliably (aws-cdk#21776, #16332).
+
+        CloudFront and S3 deliver access logs late (minutes to hours), so a log can land after
+        the bucket was emptied and the delete fails with BucketNotEmpty. CDK's emptying
+        function first adds a Deny of s3:PutObject for everyone to the bucket policy (a test
+        checks aws-cdk-lib still does), but CloudFormation then deletes that policy before
+        the bucket, reopening the door. Kept (DeletionPolicy Retain), the policy and its Deny
+        stay until the bucket goes, and take nothing with them: a bucket's policy is deleted
+        with the bucket. And the distribution is deleted before the bucket is emptied, so
+        CloudFront has stopped serving, and logging, by then.
+        """
+        policy = self.log_bucket.policy
+        emptier = self.log_bucket.node.find_child("AutoDeleteObjectsCustomResource")
+        assert policy is not None  # enforce_ssl makes one
+        policy.apply_removal_policy(RemovalPolicy.RETAIN)
+        self.distribution.node.add_dependency(emptier)
 
 
 def _acknowledge_deployment_handler(stack: Stack, bucket: s3.Bucket) -> None:
@@ -252,9 +303,15 @@ def _acknowledge_deployment_handler(stack: Stack, bucket: s3.Bucket) -> None:
     )
     bucket_arn = f"<{stack.get_logical_id(bucket.node.default_child)}.Arn>"
     copy = (
-        "BucketDeployment copies the site from CDK's asset bucket into the site bucket and "
-        "prunes stale files, so its role reads the asset objects and writes/deletes objects "
+        "BucketDeployment (CDK's own handler) copies the site from CDK's asset bucket into "
+        "the site bucket and prunes stale files. "
     )
+    both = copy + (
+        "This read action is granted on exactly two buckets and their objects: CDK's "
+        "bootstrap asset bucket (cdk-<qualifier>-assets-<account>-<region>, where `cdk "
+        "deploy` uploads the zipped site) and this stack's site bucket; no other bucket."
+    )
+    site_only = copy + "This action is granted on this stack's site bucket and its objects only."
     findings = {
         "AwsSolutions-L1": (
             "BucketDeployment's handler is aws-cdk-lib's own function: CDK picks its runtime and "
@@ -265,24 +322,26 @@ def _acknowledge_deployment_handler(stack: Stack, bucket: s3.Bucket) -> None:
             "CDK's BucketDeployment handler uses the AWS-maintained basic execution policy only "
             "to write its own logs (CreateLogGroup/CreateLogStream/PutLogEvents)."
         ),
-        "AwsSolutions-IAM5[Action::s3:GetObject*]": copy + "in this stack's site bucket only.",
-        "AwsSolutions-IAM5[Action::s3:GetBucket*]": copy + "in this stack's site bucket only.",
-        "AwsSolutions-IAM5[Action::s3:List*]": copy + "in this stack's site bucket only.",
-        "AwsSolutions-IAM5[Action::s3:DeleteObject*]": copy + "in this stack's site bucket only.",
-        "AwsSolutions-IAM5[Action::s3:Abort*]": copy + "in this stack's site bucket only.",
+        "AwsSolutions-IAM5[Action::s3:GetObject*]": both,
+        "AwsSolutions-IAM5[Action::s3:GetBucket*]": both,
+        "AwsSolutions-IAM5[Action::s3:List*]": both,
+        "AwsSolutions-IAM5[Action::s3:DeleteObject*]": site_only,
+        "AwsSolutions-IAM5[Action::s3:Abort*]": site_only,
         f"AwsSolutions-IAM5[Resource::{bucket_arn}/*]": (
-            copy + "under this one bucket; the object keys are the site's files, known only "
-            "when the asset is unpacked."
+            copy + "It reads, writes and deletes objects under this one bucket; the object "
+            "keys are the site's files, known only when the asset is unpacked."
         ),
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::"
         f"cdk-{qualifier}-assets-<AWS::AccountId>-<AWS::Region>/*]": (
-            "Read access to the objects of CDK's bootstrap asset bucket, where `cdk deploy` "
-            "uploads the zipped frontend; the object key is a content hash."
+            copy + "It reads (GetObject*, GetBucket*, List*) the objects of CDK's bootstrap "
+            "asset bucket, where `cdk deploy` uploads the zipped site; the key is a hash."
         ),
         "AwsSolutions-IAM5[Resource::*]": (
-            "cloudfront:CreateInvalidation and GetInvalidation, which CDK grants on '*' so the "
-            "handler can invalidate this stack's distribution after copying the site. The "
-            "actions cannot read or change content or configuration."
+            "cloudfront:CreateInvalidation and GetInvalidation, which CDK grants on '*' for "
+            "BucketDeployment's handler to invalidate this stack's distribution after a "
+            "copy. The grant would let it invalidate any distribution of the account (that "
+            "only makes CloudFront fetch again); it cannot read or change content or "
+            "configuration."
         ),
     }
     for child in stack.node.children:

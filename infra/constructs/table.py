@@ -5,9 +5,9 @@ from __future__ import annotations
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
-from p2pchat import table_spec
 
-from infra.config import Settings
+from infra.config import StackSettings
+from p2pchat import table_spec
 
 _TYPES = {
     "S": dynamodb.AttributeType.STRING,
@@ -30,7 +30,7 @@ def _keys(key_schema: list[dict[str, str]]) -> dict[str, dynamodb.Attribute]:
 class SignalingTable(Construct):
     """On-demand table with TTL and point-in-time recovery; retained and protected in prod."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, settings: StackSettings) -> None:
         super().__init__(scope, construct_id)
         self.table = dynamodb.Table(
             self,

@@ -1,7 +1,7 @@
-"""boto3 clients, created once per container and shared by every invocation (and thread).
+"""The boto3 clients the function uses, made from one session with explicit settings.
 
-One client per (service, endpoint, region): the Management API endpoint comes from each event,
-and the local stack points DynamoDB elsewhere with DYNAMODB_ENDPOINT.
+Made once per container (per Management API endpoint for that API) and shared by every
+invocation and thread: boto3 clients are thread-safe, sessions are not, hence the lock.
 """
 
 from __future__ import annotations
@@ -12,24 +12,37 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-_clients: dict[tuple[str, str | None, str], Any] = {}
-_clients_lock = threading.Lock()
+DYNAMODB_ATTEMPTS = 4  # botocore's standard retries: throttling and transient errors only
+MANAGEMENT_ATTEMPTS = 3
 
 
-def cached_client(service: str, endpoint: str | None, region: str, *, max_attempts: int) -> Any:
-    key = (service, endpoint, region)
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            client = boto3.session.Session().client(
+class Clients:
+    def __init__(self, session: boto3.session.Session | None = None) -> None:
+        self._session = session or boto3.session.Session()
+        self._lock = threading.Lock()
+        self._management: dict[tuple[str, str], Any] = {}
+
+    def _client(self, service: str, endpoint: str | None, region: str, attempts: int) -> Any:
+        with self._lock:
+            return self._session.client(
                 service,
                 endpoint_url=endpoint,
                 region_name=region,
                 config=Config(
                     connect_timeout=2,
                     read_timeout=5,
-                    retries={"mode": "standard", "max_attempts": max_attempts},
+                    retries={"mode": "standard", "max_attempts": attempts},
                 ),
             )
-            _clients[key] = client
+
+    def dynamodb(self, endpoint: str | None, region: str) -> Any:
+        return self._client("dynamodb", endpoint, region, DYNAMODB_ATTEMPTS)
+
+    def management(self, endpoint: str, region: str) -> Any:
+        """The Management API client for one endpoint (https://{domainName}/{stage})."""
+        key = (endpoint, region)
+        client = self._management.get(key)
+        if client is None:
+            client = self._client("apigatewaymanagementapi", endpoint, region, MANAGEMENT_ATTEMPTS)
+            client = self._management.setdefault(key, client)
         return client

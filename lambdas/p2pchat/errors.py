@@ -1,59 +1,70 @@
-"""Typed domain errors and the one place that maps them to protocol error codes.
+"""Typed domain errors: each carries its protocol code and a plain-English message.
 
-Messages are plain sentences written here, never ``str(exception)`` of something lower down.
+Messages are sentences written here, never ``str(exception)`` of something lower down. Plain
+Python (no pydantic): the pure room rules and the protocol both use these codes. The adapter
+(function.py) turns any exception into the `error` frame, in one place.
 """
 
 from __future__ import annotations
 
-from .protocol import Error, ErrorCode
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Stable error codes of the `error` frame (docs/protocol.md)."""
+
+    BAD_REQUEST = "bad-request"
+    UNKNOWN_ACTION = "unknown-action"
+    ROOM_FULL = "room-full"
+    NOT_IN_ROOM = "not-in-room"
+    UNKNOWN_PEER = "unknown-peer"
+    RATE_LIMITED = "rate-limited"
+    INTERNAL = "internal"
 
 
 class P2PChatError(Exception):
     """Base of every error that is answered with an `error` frame."""
 
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or self.default_message)
-        self.message = message or self.default_message
-
+    code = ErrorCode.INTERNAL
     default_message = "The request failed."
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
 
 
 class BadRequest(P2PChatError):
+    code = ErrorCode.BAD_REQUEST
     default_message = "The message is not valid."
 
 
 class UnknownAction(P2PChatError):
+    code = ErrorCode.UNKNOWN_ACTION
     default_message = "Unknown action. Use join, signal, leave or ping."
 
 
 class RoomFull(P2PChatError):
+    code = ErrorCode.ROOM_FULL
     default_message = "The room is full."
 
 
 class NotInRoom(P2PChatError):
+    code = ErrorCode.NOT_IN_ROOM
     default_message = "Join a room first."
 
 
 class UnknownPeer(P2PChatError):
+    code = ErrorCode.UNKNOWN_PEER
     default_message = "No such peer in your room."
 
 
+class RateLimited(P2PChatError):
+    code = ErrorCode.RATE_LIMITED
+    default_message = (
+        "Too many messages from this connection: the ones over the limit are dropped. Slow down."
+    )
+
+
 class Internal(P2PChatError):
+    code = ErrorCode.INTERNAL
     default_message = "Something went wrong on the server. Try again."
-
-
-ERROR_CODES: dict[type[P2PChatError], ErrorCode] = {
-    BadRequest: ErrorCode.BAD_REQUEST,
-    UnknownAction: ErrorCode.UNKNOWN_ACTION,
-    RoomFull: ErrorCode.ROOM_FULL,
-    NotInRoom: ErrorCode.NOT_IN_ROOM,
-    UnknownPeer: ErrorCode.UNKNOWN_PEER,
-    Internal: ErrorCode.INTERNAL,
-}
-
-
-def error_frame(error: Exception) -> Error:
-    """The `error` frame for any exception; anything unexpected becomes `internal`."""
-    if isinstance(error, P2PChatError):
-        return Error(code=ERROR_CODES[type(error)], message=error.message)
-    return Error(code=ErrorCode.INTERNAL, message=Internal.default_message)

@@ -1,4 +1,4 @@
-"""The Powertools logger and metrics shared by the modules of the function.
+"""The Powertools logger and the function's metrics.
 
 Log keys that belong to one request (connection id, peer id, room) are thread-local, and each
 metric is emitted as its own EMF line (``single_metric``), so concurrent invocations in one
@@ -7,35 +7,42 @@ process (the local gateway, the race test) never mix or corrupt each other's sta
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass
 
 from aws_lambda_powertools import Logger, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-SERVICE = "p2pchat"
-DEFAULT_NAMESPACE = "P2PChat"
+SERVICE = "p2pchat"  # the `service` log key and metric dimension
+DEFAULT_NAMESPACE = "P2PChat"  # the CloudWatch namespace
 
-logger = Logger(service=os.getenv("POWERTOOLS_SERVICE_NAME") or SERVICE)
+logger = Logger(service=SERVICE)
 
-# Metric names (CloudWatch namespace P2PChat, dimension `service`; errors also by `code`).
+# Metric names (dimension `service`; errors also by `code`).
 JOINS = "Joins"
 RESUMES = "Resumes"
 SIGNALS_RELAYED = "SignalsRelayed"
 STALE_CONNECTIONS_REMOVED = "StaleConnectionsRemoved"
+RATE_LIMITED = "RateLimited"  # messages over a connection's budget (refused or dropped)
 ERRORS = "Errors"
 
 
-def count(name: str, **dimensions: str) -> None:
-    """Add 1 to a metric, written at once as an EMF log line (unless metrics are disabled
-    with POWERTOOLS_METRICS_DISABLED, as the local stack does)."""
-    if is_metrics_disabled():
-        return
-    namespace = os.getenv("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE
-    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=namespace) as metric:
-        metric.add_dimension(name="service", value=SERVICE)
-        for key, value in dimensions.items():
-            metric.add_dimension(name=key, value=value)
+@dataclass(frozen=True)
+class Metrics:
+    """Counters written at once as EMF log lines; ``enabled=False`` (the local stack) writes
+    nothing."""
+
+    namespace: str = DEFAULT_NAMESPACE
+    enabled: bool = True
+
+    def count(self, name: str, **dimensions: str) -> None:
+        if not self.enabled:
+            return
+        with single_metric(
+            name=name, unit=MetricUnit.Count, value=1, namespace=self.namespace
+        ) as metric:
+            metric.add_dimension(name="service", value=SERVICE)
+            for key, value in dimensions.items():
+                metric.add_dimension(name=key, value=value)
 
 
 def bind(**keys: str) -> None:

@@ -1,32 +1,33 @@
 """Protocol v1: the one definition of every message's shape, the limits and the error codes.
 
 Client frames are discriminated on ``action``, server frames on ``type``. Documented in
-docs/protocol.md; ``frontend/js/protocol.js`` mirrors the names and limits. Imports only pydantic
-(and limits).
+docs/protocol.md; ``frontend/js/protocol.js`` mirrors the names and limits (a test checks).
+``parse_client_frame`` turns a text frame into a message or a ``BadRequest`` that says, in a
+sentence, what is wrong.
 
-Nothing is validated at import (cold start): the models are declared with ``defer_build`` and
-the two unions' ``TypeAdapter``s are made on first use (``client_messages()``,
-``server_messages()``, cached for the life of the process).
+The models are declared with ``defer_build`` and the two unions' validators are made on first
+use (``client_messages()``, ``server_messages()``) and kept for the life of the process.
 """
 
 from __future__ import annotations
 
 import json
 import unicodedata
-from enum import StrEnum
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-# The limits and patterns live in limits.py (no pydantic) and are re-exported from here.
-from .limits import DEFAULT_MAX_PEERS as DEFAULT_MAX_PEERS
-from .limits import MAX_NAME_CHARS as MAX_NAME_CHARS
-from .limits import MAX_PEERS_LIMIT as MAX_PEERS_LIMIT
-from .limits import MAX_SIGNAL_BYTES as MAX_SIGNAL_BYTES
-from .limits import PEER_ID_PATTERN as PEER_ID_PATTERN
-from .limits import ROOM_PATTERN as ROOM_PATTERN
-from .limits import SESSION_PATTERN as SESSION_PATTERN
+from .errors import BadRequest, ErrorCode, UnknownAction
+
+DEFAULT_MAX_PEERS = 2  # the seed's 1:1 call
+MAX_PEERS_LIMIT = 8  # the data model and protocol hold up to this many members per room
+MAX_SIGNAL_BYTES = 16 * 1024  # `data` of a signal, serialized as compact UTF-8 JSON
+MAX_DATA_DEPTH = 32  # objects and arrays nested in `data`, itself included (SDP needs 3)
+MAX_NAME_CHARS = 40  # after trimming, in Unicode code points
+ROOM_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+SESSION_PATTERN = r"^[A-Za-z0-9_-]{22,64}$"  # at least 128 bits of URL-safe base64
+PEER_ID_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"  # what the server hands out (22 characters)
 
 # Unicode general categories refused in names: controls, format characters (bidirectional
 # overrides, zero-width spaces, BOM...), surrogates, private use, unassigned, and line or
@@ -34,17 +35,6 @@ from .limits import SESSION_PATTERN as SESSION_PATTERN
 # emoji sequences such as 👩‍💻 need it.
 REFUSED_NAME_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 ALLOWED_FORMAT_CHARS = frozenset({"\u200d"})
-
-
-class ErrorCode(StrEnum):
-    """Stable error codes of the `error` frame."""
-
-    BAD_REQUEST = "bad-request"
-    UNKNOWN_ACTION = "unknown-action"
-    ROOM_FULL = "room-full"
-    NOT_IN_ROOM = "not-in-room"
-    UNKNOWN_PEER = "unknown-peer"
-    INTERNAL = "internal"
 
 
 def clean_name(value: str) -> str:
@@ -66,12 +56,31 @@ def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+def nesting_depth(value: Any) -> int:
+    """How deep objects and arrays nest in a JSON value (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def signal_data_size(data: dict[str, Any]) -> int:
-    """Bytes of `data` once serialized; raises ValueError for what JSON cannot carry."""
+    """Bytes of `data` once serialized; raises ValueError, with a sentence for the sender,
+    for what JSON cannot carry."""
     try:
         return len(dumps(data).encode("utf-8"))
-    except UnicodeEncodeError as exc:  # a lone surrogate
-        raise ValueError("data is not valid Unicode") from exc
+    except UnicodeEncodeError:  # a lone surrogate
+        raise ValueError("it contains a lone surrogate, which is not valid Unicode") from None
+    except ValueError:  # allow_nan=False
+        raise ValueError("it contains NaN or Infinity, which JSON cannot carry") from None
 
 
 class _Frame(BaseModel):
@@ -100,8 +109,11 @@ class Signal(_Frame):
     @field_validator("data")
     @classmethod
     def _data(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # Depth first: serializing deeper JSON would exceed the interpreter's recursion limit.
+        if nesting_depth(value) > MAX_DATA_DEPTH:
+            raise ValueError(f"it nests objects and arrays more than {MAX_DATA_DEPTH} deep")
         if signal_data_size(value) > MAX_SIGNAL_BYTES:
-            raise ValueError(f"data is larger than {MAX_SIGNAL_BYTES} bytes")
+            raise ValueError(f"it is larger than {MAX_SIGNAL_BYTES} bytes")
         return value
 
 
@@ -141,6 +153,7 @@ class Joined(_Frame):
     you: str
     peers: list[PeerInfo]
     iceServers: list[dict[str, Any]]
+    keepaliveSeconds: int
 
 
 class PeerJoined(_Frame):
@@ -186,17 +199,62 @@ def server_messages() -> TypeAdapter[Joined | PeerJoined | Relayed | PeerLeft | 
     return TypeAdapter(ServerMessage)
 
 
-_LAZY = {"client_message_adapter": client_messages, "server_message_adapter": server_messages}
-
-
-def __getattr__(name: str) -> Any:
-    """``client_message_adapter`` and ``server_message_adapter`` still work as names
-    (built on first access)."""
-    if name in _LAZY:
-        return _LAZY[name]()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def encode(message: Joined | PeerJoined | Relayed | PeerLeft | Pong | Error) -> bytes:
     """The text frame posted to a connection."""
     return dumps(message.model_dump(mode="json", by_alias=True)).encode("utf-8")
+
+
+# ---- parsing a client frame -----------------------------------------------------------------
+FIELD_HINTS = {
+    "room": "1 to 64 characters of A-Z, a-z, 0-9, _ and -",
+    "name": f"1 to {MAX_NAME_CHARS} characters, no control or invisible characters",
+    "session": "22 to 64 characters of A-Z, a-z, 0-9, _ and -",
+    "to": "the id of a peer in your room",
+    "data": (
+        f"a JSON object of at most {MAX_SIGNAL_BYTES} bytes, nested at most {MAX_DATA_DEPTH} deep"
+    ),
+    "action": "join, signal, leave or ping",
+}
+
+
+def parse_client_frame(body: str | None, *, binary: bool = False) -> Join | Signal | Leave | Ping:
+    """A text frame to a client message; raises BadRequest or UnknownAction that say what is
+    wrong, never echoing the client's input."""
+    if binary:
+        raise BadRequest("Send JSON text frames, not binary ones.")
+    try:
+        raw = json.loads(body or "")
+    except ValueError:
+        raise BadRequest("The message is not valid JSON.") from None
+    except RecursionError:  # deeper than the parser goes (about a thousand levels)
+        raise BadRequest(
+            f"The message nests objects and arrays too deep (a signal's \"data\" may nest at "
+            f"most {MAX_DATA_DEPTH} deep)."
+        ) from None
+    if not isinstance(raw, dict):
+        raise BadRequest("The message must be a JSON object.")
+    action = raw.get("action")
+    if not isinstance(action, str):
+        raise BadRequest('The message needs an "action": join, signal, leave or ping.')
+    if action not in CLIENT_ACTIONS:
+        raise UnknownAction()
+    try:
+        return client_messages().validate_python(raw)
+    except ValidationError as exc:
+        raise BadRequest(describe(exc, action)) from None
+    except (ValueError, RecursionError):
+        raise BadRequest() from None
+
+
+def describe(error: ValidationError, action: str) -> str:
+    """A plain sentence about the first problem of a frame."""
+    first = error.errors(include_input=False, include_url=False)[0]
+    loc = first.get("loc", ())
+    field = loc[1] if len(loc) > 1 else None
+    if first.get("type") == "extra_forbidden" or field not in FIELDS_BY_ACTION[action]:
+        return f"Unexpected field for {action}."
+    if first.get("type") == "missing":
+        return f'Missing field "{field}".'
+    if field == "data" and first.get("type") == "value_error":  # our own sentences only
+        return f'Invalid "data": {first["ctx"]["error"]}.'
+    return f'Invalid "{field}": expected {FIELD_HINTS[str(field)]}.'

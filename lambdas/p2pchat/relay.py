@@ -1,18 +1,19 @@
 """The API Gateway Management API: post frames to connections, check and close them.
 
 Wraps a poster with the boto3 ``apigatewaymanagementapi`` client's interface
-(``post_to_connection``, ``get_connection``, ``delete_connection``); tests inject a fake with the
-same methods. A gone connection (HTTP 410, GoneException) is reported as data, never raised.
+(``post_to_connection``, ``get_connection``, ``delete_connection``). A gone connection (HTTP
+410, GoneException) is reported as data, never raised.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from .aws_clients import cached_client
 from .observability import logger
 from .protocol import Error, Joined, PeerJoined, PeerLeft, Pong, Relayed, encode
 
@@ -29,6 +30,12 @@ class Delivery(Enum):
     DELIVERED = "delivered"
     GONE = "gone"  # 410: the connection no longer exists
     FAILED = "failed"  # anything else (throttled, timed out...): logged, state unchanged
+
+
+@dataclass(frozen=True)
+class ConnectionState:
+    gone: bool
+    last_active: datetime | None = None  # timezone-aware, as botocore parses it
 
 
 def _is_gone(error: ClientError) -> bool:
@@ -49,15 +56,18 @@ class Relay:
             return Delivery.FAILED
         return Delivery.DELIVERED
 
-    def is_gone(self, conn: str) -> bool:
-        """GET @connections/{id}: True only when API Gateway says the connection is gone."""
+    def check(self, conn: str) -> ConnectionState:
+        """GET @connections/{id}: gone only when API Gateway says so; otherwise when the
+        client last sent something (None if unknown)."""
         try:
-            self._poster.get_connection(ConnectionId=conn)
+            answer = self._poster.get_connection(ConnectionId=conn)
         except ClientError as exc:
             if _is_gone(exc):
-                return True
+                return ConnectionState(gone=True)
             logger.warning("get_connection failed", extra={"target": conn, "code": _code(exc)})
-        return False
+            return ConnectionState(gone=False)
+        last = answer.get("LastActiveAt") if isinstance(answer, dict) else None
+        return ConnectionState(gone=False, last_active=last if isinstance(last, datetime) else None)
 
     def close(self, conn: str) -> None:
         """DELETE @connections/{id}; a connection already gone is fine."""
@@ -73,7 +83,3 @@ class Relay:
 def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", "unknown"))
 
-
-def management_client(endpoint: str, region: str) -> Poster:
-    """The Management API client for one endpoint (https://{domainName}/{stage})."""
-    return cached_client("apigatewaymanagementapi", endpoint, region, max_attempts=3)

@@ -1,7 +1,8 @@
 """Pure membership rules: who may join, who a join replaces, where a signal may go.
 
-Knows nothing of API Gateway or DynamoDB: it takes the state the store read and returns
-decisions as data (or raises a typed domain error). Imports only protocol and errors.
+Knows nothing of API Gateway, DynamoDB or the wire format: it takes the state the store read
+and returns decisions as data, one variant per outcome (``JoinPlan | Full`` for a join,
+``Route | Refused`` for a signal). Plain Python: imports nothing of the package.
 """
 
 from __future__ import annotations
@@ -10,9 +11,7 @@ import hashlib
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-
-from .errors import NotInRoom, UnknownPeer
-from .protocol import PeerInfo
+from enum import Enum
 
 
 def session_hash(session: str | None) -> str | None:
@@ -34,9 +33,6 @@ class Member:
     conn: str
     sess: str | None  # SHA-256 of the session token, if the client sent one
     joined: int  # epoch milliseconds of the first join; orders the `peers` list
-
-    def info(self) -> PeerInfo:
-        return PeerInfo(id=self.peer_id, name=self.name)
 
 
 # Sessions a room remembers after they leave, newest first: a tab that reloads or reconnects
@@ -183,10 +179,17 @@ class Route:
     to: Binding
 
 
-def route_signal(sender: Binding | None, addressee: Binding | None) -> Route:
+class Refused(Enum):
+    """Why a signal goes nowhere."""
+
+    NOT_IN_ROOM = "the sender is in no room"
+    UNKNOWN_PEER = "the addressee is not another member of the sender's room"
+
+
+def route_signal(sender: Binding | None, addressee: Binding | None) -> Route | Refused:
     """Where a signal goes: only to another member of the sender's room, at this moment."""
     if sender is None:
-        raise NotInRoom()
+        return Refused.NOT_IN_ROOM
     if addressee is None or addressee.room != sender.room or addressee.peer_id == sender.peer_id:
-        raise UnknownPeer()
+        return Refused.UNKNOWN_PEER
     return Route(from_peer=sender.peer_id, to=addressee)

@@ -1,8 +1,8 @@
 """The use cases: join, signal, leave, disconnect, ping.
 
 Reads through the store, decides with the pure rules in ``rooms``, writes through the store and
-tells the members through the relay. Knows nothing of API Gateway event shapes: the handler
-turns an event into one call here. Raises typed domain errors (errors.py) for the sender.
+tells the members through the relay. Knows nothing of API Gateway event shapes: the adapter
+(function.py) turns an event into one call here. Raises typed domain errors (errors.py).
 """
 
 from __future__ import annotations
@@ -12,24 +12,27 @@ import time
 from collections.abc import Callable
 
 from . import observability as obs
-from .errors import Internal, NotInRoom, RoomFull
-from .observability import logger
+from .budget import MessageBudget, Verdict
+from .errors import Internal, NotInRoom, RoomFull, UnknownPeer
+from .observability import Metrics, logger
 from .protocol import (
     MAX_PEERS_LIMIT,
     Join,
     Joined,
+    PeerInfo,
     PeerJoined,
     PeerLeft,
     Pong,
     Relayed,
     Signal,
 )
-from .relay import Delivery, Relay, ServerFrame
+from .relay import ConnectionState, Delivery, Relay, ServerFrame
 from .rooms import (
     Binding,
     Full,
     JoinPlan,
     Member,
+    Refused,
     RoomState,
     decide_join,
     must_leave_first,
@@ -37,16 +40,42 @@ from .rooms import (
     route_signal,
     session_hash,
 )
-from .settings import DEFAULT_ICE_SERVERS as DEFAULT_ICE_SERVERS
 from .settings import Settings
-from .settings import origin_allowed as origin_allowed
-from .settings import parse_origins as parse_origins
-from .store import Store
+from .store import Outcome, Store
 
-# Optimistic attempts per join. Every failed attempt means another write to the room
-# succeeded, and a room takes at most MAX_PEERS_LIMIT joins before it is full, so this bound
-# is only reached under pathological churn (answered `internal`).
-JOIN_ATTEMPTS = MAX_PEERS_LIMIT + 4
+# Transactions one request may retry. A retry means another write to the room won, and a room
+# takes at most MAX_PEERS_LIMIT joins before it is full, so the budget runs out only under
+# pathological churn (answered `internal`). botocore's own retries (throttling, transient
+# errors) sit below this and are not counted.
+RETRY_BUDGET = MAX_PEERS_LIMIT + 4
+# A window's counter outlives the window by this much (DynamoDB's TTL sweeps it later).
+RATE_ITEM_SLACK_SECONDS = 60
+
+
+class RetryBudget:
+    """The retries one request may make, shared by every loop in it, with jittered backoff."""
+
+    def __init__(
+        self,
+        attempts: int = RETRY_BUDGET,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._left = attempts
+        self._spent = 0
+        self._sleep = sleep
+
+    def retry(self) -> None:
+        """Spend one retry and back off; raises Internal when none is left."""
+        if self._left <= 0:
+            logger.error("gave up after repeated concurrent changes to the room")
+            raise Internal()
+        self._left -= 1
+        self._sleep(random.uniform(0, min(0.05, 0.002 * 2**self._spent)))
+        self._spent += 1
+
+
+def peer_info(member: Member) -> PeerInfo:
+    return PeerInfo(id=member.peer_id, name=member.name)
 
 
 class Signaling:
@@ -55,12 +84,32 @@ class Signaling:
         store: Store,
         relay: Relay,
         settings: Settings,
+        metrics: Metrics,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._relay = relay
         self._settings = settings
+        self._budget = MessageBudget(settings.rate_limit, settings.rate_window_seconds)
+        self._metrics = metrics
         self._clock = clock
+
+    # ---- fair use -------------------------------------------------------------------------
+    def admit(self, conn: str) -> Verdict:
+        """Count one message of this connection against its budget."""
+        window = self._budget.window(self._clock())
+        expires = self._budget.window_end(window) + RATE_ITEM_SLACK_SECONDS
+        try:
+            count = self._store.count_message(conn, window, expires)
+        except Exception:  # fail open: a counter outage must not stop every call
+            logger.exception("could not count a message; admitted")
+            return Verdict.ADMIT
+        verdict = self._budget.verdict(count)
+        if verdict is not Verdict.ADMIT:
+            self._metrics.count(obs.RATE_LIMITED)
+            if verdict is Verdict.REFUSE:
+                logger.warning("rate limited", extra={"count": count})
+        return verdict
 
     # ---- routes ---------------------------------------------------------------------------
     def ping(self, conn: str) -> None:
@@ -74,11 +123,12 @@ class Signaling:
         obs.bind(room=message.room)
         sess = session_hash(message.session)
         peer_id = new_peer_id()  # used only if this join admits a new member
+        budget = RetryBudget()
         swept = False
-        for attempt in range(JOIN_ATTEMPTS):
+        while True:
             current, state = self._store.read_for_join(conn, message.room)
             if current is not None and must_leave_first(current, state, sess):
-                self._remove(current)  # a join elsewhere (or afresh) leaves the old room first
+                self._remove(current, budget)  # a join elsewhere (or afresh) leaves first
                 continue
             decision = decide_join(
                 state,
@@ -90,30 +140,31 @@ class Signaling:
                 peer_id=peer_id,
             )
             if isinstance(decision, Full):
-                if swept or not self._sweep(state, decision.members):
+                if swept or not self._sweep(state, decision.members, budget):
                     raise RoomFull()
                 swept = True  # some members were gone: look once more
                 continue
-            if self._store.commit_join(decision):
-                self._announce(decision)
+            if self._store.commit_join(decision) is Outcome.WRITTEN:
+                self._announce(decision, budget)
                 return
-            # The room changed since it was read: read it again (optimistic concurrency).
-            time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))
-        logger.error("join gave up after repeated concurrent changes to the room")
-        raise Internal()
+            budget.retry()  # the room changed since it was read: read it again
 
     def signal(self, conn: str, message: Signal) -> None:
         sender, addressee = self._store.read_for_signal(conn, message.to)
         if sender is not None:
             obs.bind(peer_id=sender.peer_id, room=sender.room)
         route = route_signal(sender, addressee)
+        if route is Refused.NOT_IN_ROOM:
+            raise NotInRoom()
+        if route is Refused.UNKNOWN_PEER:
+            raise UnknownPeer()
         delivery = self._relay.send(
             route.to.conn, Relayed(from_=route.from_peer, data=message.data)
         )
         if delivery is Delivery.DELIVERED:
-            obs.count(obs.SIGNALS_RELAYED)
+            self._metrics.count(obs.SIGNALS_RELAYED)
         elif delivery is Delivery.GONE:
-            self._drop_gone(route.to)  # the addressee is gone, not the sender
+            self._drop_gone(route.to, RetryBudget())  # the addressee is gone, not the sender
         else:
             raise Internal()
 
@@ -122,20 +173,20 @@ class Signaling:
         if current is None:
             raise NotInRoom()
         obs.bind(peer_id=current.peer_id, room=current.room)
-        self._remove(current)
+        self._remove(current, RetryBudget())
 
     def disconnect(self, conn: str) -> None:
         current = self._store.get_binding(conn)
         if current is None:
             return  # never joined, already left, or replaced by a resume: nothing to do
         obs.bind(peer_id=current.peer_id, room=current.room)
-        self._remove(current)
+        self._remove(current, RetryBudget())
 
     # ---- helpers --------------------------------------------------------------------------
-    def _announce(self, plan: JoinPlan) -> None:
+    def _announce(self, plan: JoinPlan, budget: RetryBudget) -> None:
         joiner = plan.joiner
         obs.bind(peer_id=joiner.peer_id)
-        obs.count(obs.RESUMES if plan.resumed else obs.JOINS)
+        self._metrics.count(obs.RESUMES if plan.resumed else obs.JOINS)
         logger.info("resumed" if plan.resumed else "joined", extra={"members": len(plan.members)})
         if plan.replaced_conn is not None:
             self._relay.close(plan.replaced_conn)
@@ -143,38 +194,57 @@ class Signaling:
         joined = Joined(
             room=plan.room,
             you=joiner.peer_id,
-            peers=[m.info() for m in others],
+            peers=[peer_info(m) for m in others],
             iceServers=self._settings.ice_servers,
+            keepaliveSeconds=self._settings.keepalive_seconds,
         )
-        self._tell(plan.room, joiner, joined)
+        self._tell(plan.room, joiner, joined, budget)
         for member in others:
-            self._tell(plan.room, member, PeerJoined(peer=joiner.info(), resumed=plan.resumed))
+            frame = PeerJoined(peer=peer_info(joiner), resumed=plan.resumed)
+            self._tell(plan.room, member, frame, budget)
 
-    def _tell(self, room: str, member: Member, frame: ServerFrame) -> None:
+    def _tell(self, room: str, member: Member, frame: ServerFrame, budget: RetryBudget) -> None:
         """Post to a member; a member whose connection is gone is removed."""
         if self._relay.send(member.conn, frame) is Delivery.GONE:
-            self._drop_gone(Binding(conn=member.conn, room=room, peer_id=member.peer_id))
+            self._drop_gone(Binding(conn=member.conn, room=room, peer_id=member.peer_id), budget)
 
-    def _drop_gone(self, gone: Binding) -> None:
+    def _drop_gone(self, gone: Binding, budget: RetryBudget) -> None:
         logger.info("connection gone", extra={"gone_peer": gone.peer_id})
-        if self._remove(gone):
-            obs.count(obs.STALE_CONNECTIONS_REMOVED)
+        if self._remove(gone, budget):
+            self._metrics.count(obs.STALE_CONNECTIONS_REMOVED)
 
-    def _remove(self, binding: Binding) -> bool:
+    def _remove(self, binding: Binding, budget: RetryBudget) -> bool:
         """Remove a membership (if that connection still holds it) and tell the rest."""
-        if not self._store.remove_member(binding):
+        while (outcome := self._store.remove_member(binding)) is Outcome.CONFLICT:
+            budget.retry()
+        if outcome is Outcome.CONDITION_FAILED:  # gone already, or taken over by a resume
+            self._store.forget_connection(binding)
             return False
         state = self._store.get_room(binding.room)
         for member in state.others(binding.peer_id):
-            self._tell(binding.room, member, PeerLeft(peer=binding.peer_id))
+            self._tell(binding.room, member, PeerLeft(peer=binding.peer_id), budget)
         return True
 
-    def _sweep(self, state: RoomState, members: tuple[Member, ...]) -> bool:
-        """Before answering room-full: remove members whose connections API Gateway says
-        are gone (GET @connections). True if any was gone."""
+    def _sweep(self, state: RoomState, members: tuple[Member, ...], budget: RetryBudget) -> bool:
+        """Before answering room-full: remove members whose connections API Gateway says are
+        gone, or that have sent nothing (not even their keepalive ping) for longer than
+        `stale_after_seconds` (closed too: a laptop that wakes up reconnects and resumes).
+        True if any was removed."""
         found = False
         for member in members:
-            if self._relay.is_gone(member.conn):
+            conn_state = self._relay.check(member.conn)
+            stale = self._is_stale(conn_state)
+            if conn_state.gone or stale:
                 found = True
-                self._drop_gone(Binding(conn=member.conn, room=state.room, peer_id=member.peer_id))
+                if stale:
+                    logger.info("member silent too long", extra={"stale_peer": member.peer_id})
+                    self._relay.close(member.conn)
+                gone = Binding(conn=member.conn, room=state.room, peer_id=member.peer_id)
+                self._drop_gone(gone, budget)
         return found
+
+    def _is_stale(self, conn_state: ConnectionState) -> bool:
+        if conn_state.last_active is None:
+            return False
+        silent = self._clock() - conn_state.last_active.timestamp()
+        return silent > self._settings.stale_after_seconds

@@ -8,19 +8,25 @@ No Scan, no Query over more than one room.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
+from enum import Enum
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from . import table_spec as spec
-from .aws_clients import cached_client
 from .rooms import Binding, JoinPlan, KnownSession, Member, RoomState
 
 PK, SK, TTL = spec.PARTITION_KEY, spec.SORT_KEY, spec.TTL_ATTRIBUTE
-REMOVE_ATTEMPTS = 5  # a removal only meets TransactionConflict when a write races it
+
+
+class Outcome(Enum):
+    """What a conditional transaction did. Retrying is the caller's choice (service.py)."""
+
+    WRITTEN = "written"
+    CONDITION_FAILED = "condition-failed"  # the state is not what the write expected
+    CONFLICT = "conflict"  # another transaction held an item (TransactionConflict): retry
 
 
 def room_key(room: str) -> dict[str, Any]:
@@ -33,6 +39,10 @@ def peer_key(peer_id: str) -> dict[str, Any]:
 
 def conn_key(conn: str) -> dict[str, Any]:
     return {PK: {"S": spec.CONNECTION_PREFIX + conn}, SK: {"S": spec.CONNECTION_SORT}}
+
+
+def rate_key(conn: str, window: int) -> dict[str, Any]:
+    return {PK: {"S": spec.RATE_PREFIX + conn}, SK: {"S": f"{spec.RATE_WINDOW_PREFIX}{window}"}}
 
 
 def _member_value(member: Member) -> dict[str, Any]:
@@ -82,11 +92,6 @@ def _peer_binding(item: dict[str, Any] | None) -> Binding | None:
         return None
     peer_id = item[PK]["S"].removeprefix(spec.PEER_PREFIX)
     return Binding(conn=item["conn"]["S"], room=item["room"]["S"], peer_id=peer_id)
-
-
-class RemovalConflict(RuntimeError):
-    """A removal met concurrent transactions on every attempt (the caller logs it; TTL and
-    the full-room check remove the member later)."""
 
 
 class Store:
@@ -144,8 +149,21 @@ class Store:
         return _conn_binding(item.get("Item"))
 
     # ---- writes ---------------------------------------------------------------------------
-    def commit_join(self, plan: JoinPlan) -> bool:
-        """Write the plan in one transaction if the room is unchanged; False if it changed."""
+    def count_message(self, conn: str, window: int, expires_at: int) -> int:
+        """Add one to the connection's count for this window (one UpdateItem, atomic across
+        containers); the count with this message."""
+        response = self._db.update_item(
+            TableName=self._table,
+            Key=rate_key(conn, window),
+            UpdateExpression="ADD #n :one SET #ttl = if_not_exists(#ttl, :expires)",
+            ExpressionAttributeNames={"#n": "n", "#ttl": TTL},
+            ExpressionAttributeValues={":one": {"N": "1"}, ":expires": {"N": str(expires_at)}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"]["n"]["N"])
+
+    def commit_join(self, plan: JoinPlan) -> Outcome:
+        """Write the plan in one transaction if the room is still at the version read."""
         expires = self._expires_at()
         joiner = plan.joiner
         room_item = {
@@ -207,13 +225,13 @@ class Store:
             items.append(
                 {"Delete": {"TableName": self._table, "Key": conn_key(plan.replaced_conn)}}
             )
-        return self._transact(items) is None
+        return self._transact(items)
 
-    def remove_member(self, binding: Binding) -> bool:
-        """Remove one membership if that peer still has that connection; True if removed.
+    def remove_member(self, binding: Binding) -> Outcome:
+        """Remove one membership if that peer still has that connection.
 
         A late `$disconnect` of a connection that a resume replaced finds the condition false
-        and changes nothing.
+        (CONDITION_FAILED) and changes nothing.
         """
         names = {"#m": "members", "#p": binding.peer_id, "#c": "conn", "#v": "v"}
         items: list[dict[str, Any]] = [
@@ -242,17 +260,11 @@ class Store:
             },
             {"Delete": {"TableName": self._table, "Key": conn_key(binding.conn)}},
         ]
-        for attempt in range(REMOVE_ATTEMPTS):
-            outcome = self._transact(items)
-            if outcome is None:
-                return True
-            if outcome == "condition":
-                break
-            time.sleep(random.uniform(0, 0.005 * 2**attempt))  # a concurrent transaction
-        else:
-            raise RemovalConflict(binding.peer_id)
-        # The membership is gone or was taken over. Drop this connection's own item only if it
-        # still names that membership (a room item swept by TTL would otherwise leave it).
+        return self._transact(items)
+
+    def forget_connection(self, binding: Binding) -> None:
+        """Drop a connection's own item if it still names this membership (after a removal
+        found the membership gone or taken over: a room item swept by TTL leaves it)."""
         try:
             self._db.delete_item(
                 TableName=self._table,
@@ -264,11 +276,9 @@ class Store:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-        return False
 
-    def _transact(self, items: list[dict[str, Any]]) -> str | None:
-        """None when written; "condition" when a condition was false; "conflict" when another
-        transaction held an item (DynamoDB's TransactionConflict). Other failures raise."""
+    def _transact(self, items: list[dict[str, Any]]) -> Outcome:
+        """Other failures than a false condition or a conflict raise."""
         try:
             self._db.transact_write_items(TransactItems=items)
         except ClientError as exc:
@@ -276,13 +286,9 @@ class Store:
                 raise
             reasons = {r.get("Code") for r in exc.response.get("CancellationReasons", [])}
             if "ConditionalCheckFailed" in reasons:
-                return "condition"
+                return Outcome.CONDITION_FAILED
             if "TransactionConflict" in reasons or not reasons:
-                return "conflict"
+                return Outcome.CONFLICT
             raise
-        return None
+        return Outcome.WRITTEN
 
-
-def dynamodb_client(endpoint: str | None, region: str) -> Any:
-    """The DynamoDB client (DYNAMODB_ENDPOINT when set)."""
-    return cached_client("dynamodb", endpoint, region, max_attempts=4)

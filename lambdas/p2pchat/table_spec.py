@@ -8,6 +8,8 @@ Items (all in one table, keyed by a partition key and a sort key, both strings):
   write), ``members`` (map peer id -> {name, conn, sess (SHA-256 of the session), joined})
 - peer:       pk ``PEER#<peer id>``  sk ``PEER``  ``room``, ``conn`` (where a signal goes)
 - connection: pk ``CONN#<conn id>``  sk ``CONN``  ``room``, ``peer`` (who a connection is)
+- rate:       pk ``RATE#<conn id>``  sk ``W#<window>``  ``n`` (messages the connection sent in
+  that window of the fair-use budget)
 Every item carries ``expiresAt`` (epoch seconds) for DynamoDB's TTL. See docs/table-design.md.
 """
 
@@ -18,6 +20,8 @@ TTL_ATTRIBUTE = "expiresAt"
 ROOM_PREFIX = "ROOM#"
 PEER_PREFIX = "PEER#"
 CONNECTION_PREFIX = "CONN#"
+RATE_PREFIX = "RATE#"
+RATE_WINDOW_PREFIX = "W#"
 
 ROOM_SORT = "ROOM"
 PEER_SORT = "PEER"

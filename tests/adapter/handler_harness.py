@@ -1,8 +1,9 @@
-"""Helpers to run the real handler on recorded events (tests/events/*.json).
+"""Helpers to run the real function on recorded events (tests/events/*.json).
 
 A fake Management API (FakeGateway) records what was posted to each connection; `World` and
-`Browser` drive lambda_handler the way API Gateway does. Used by tests/adapter (DynamoDB in
-moto) and tests/concurrency (DynamoDB Local).
+`Browser` drive the function (built by ``build_handler`` from settings parsed out of an
+environment of the world's own, as the Lambda module does) the way API Gateway does. Used by
+tests/adapter (DynamoDB in moto) and tests/concurrency (DynamoDB Local).
 """
 
 from __future__ import annotations
@@ -10,21 +11,19 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import time
 from collections import defaultdict
-from dataclasses import dataclass
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
-from p2pchat import handler, table_spec
-from p2pchat.protocol import server_message_adapter
 
-EVENTS = Path(__file__).resolve().parent.parent / "events"
-SITE = "https://d1example.cloudfront.net"
-
-
-def load_event(name: str) -> dict[str, Any]:
-    return json.loads((EVENTS / f"{name}.json").read_text())
+from p2pchat import table_spec
+from p2pchat.function import build_handler
+from p2pchat.observability import Metrics
+from p2pchat.protocol import CLIENT_ACTIONS, server_messages
+from p2pchat.settings import Settings, Var
+from tests.support import SITE, TEST_REGION, LambdaContext, load_event
 
 
 def gone_error(operation: str) -> ClientError:
@@ -46,6 +45,7 @@ class FakeGateway:
         self.deleted: list[str] = []
         self.checked: list[str] = []
         self.endpoints: list[str] = []
+        self.last_active: dict[str, datetime] = {}  # default: now
         self._lock = threading.Lock()
 
     def post_to_connection(self, *, ConnectionId: str, Data: bytes) -> None:
@@ -53,7 +53,7 @@ class FakeGateway:
             if ConnectionId in self.gone:
                 raise gone_error("PostToConnection")
             # Every frame the server sends must be a valid protocol v1 server frame.
-            server_message_adapter.validate_json(Data)
+            server_messages().validate_json(Data)
             self.frames[ConnectionId].append(json.loads(Data))
 
     def get_connection(self, *, ConnectionId: str) -> dict[str, Any]:
@@ -61,7 +61,11 @@ class FakeGateway:
             self.checked.append(ConnectionId)
             if ConnectionId in self.gone:
                 raise gone_error("GetConnection")
-            return {"ConnectedAt": "2026-11-25T09:30:25Z"}
+            now = datetime.now(UTC)  # botocore parses the timestamps into aware datetimes
+            return {
+                "ConnectedAt": now - timedelta(minutes=5),
+                "LastActiveAt": self.last_active.get(ConnectionId, now),
+            }
 
     def delete_connection(self, *, ConnectionId: str) -> None:
         with self._lock:
@@ -73,14 +77,6 @@ class FakeGateway:
     def factory(self, endpoint: str, region: str) -> FakeGateway:
         self.endpoints.append(endpoint)
         return self
-
-
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "p2pchat-signaling"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:p2pchat-signaling"
-    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
 
 
 class Browser:
@@ -130,13 +126,39 @@ class Browser:
 
 
 class World:
+    """One deployment: a table, a fake Management API, and the function built from ``env``
+    (the variables the CDK stack would set; ``setenv`` rebuilds it as a new deployment)."""
+
     def __init__(
-        self, db: Any, gateway: FakeGateway, table: str = table_spec.LOCAL_TABLE_NAME
+        self,
+        db: Any,
+        gateway: FakeGateway,
+        table: str = table_spec.LOCAL_TABLE_NAME,
+        env: dict[str, str] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
         self.gateway = gateway
         self.table = table
+        self.env = {Var.TABLE_NAME: table, Var.AWS_REGION: TEST_REGION, **(env or {})}
+        self.metrics = metrics or Metrics()
+        self.now: float | None = None  # None: the real clock; else a fixed epoch time
         self._template = load_event("message_ping")
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        self.settings = Settings.from_env(self.env)
+        self.function = build_handler(
+            self.settings,
+            dynamodb=self.db,
+            management=self.gateway.factory,
+            metrics=self.metrics,
+            clock=lambda: time.time() if self.now is None else self.now,
+        )
+
+    def setenv(self, name: str, value: str) -> None:
+        self.env[name] = value
+        self.rebuild()
 
     def message_event(self, conn: str, body: str) -> dict[str, Any]:
         event = copy.deepcopy(self._template)
@@ -146,26 +168,28 @@ class World:
             action = json.loads(body).get("action")
         except (ValueError, AttributeError, RecursionError):
             action = None
-        known = {"join", "signal", "leave", "ping"}
         event["requestContext"]["routeKey"] = (
-            action if isinstance(action, str) and action in known else "$default"
+            action if isinstance(action, str) and action in CLIENT_ACTIONS else "$default"
         )
         event["body"] = body
         return event
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
-        return handler.lambda_handler(event, FakeLambdaContext())
+        return self.function(event, LambdaContext())
 
     def browser(self, conn: str) -> Browser:
         return Browser(self, conn)
 
     def dump(self) -> list[dict[str, Any]]:
-        """Every item in the table (tests only; the function itself never scans)."""
+        """Every membership item in the table (tests only; the function itself never scans).
+        The fair-use counters (RATE#) are left out: every message writes one."""
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True}
         while True:
             page = self.db.scan(**kwargs)
-            items.extend(page["Items"])
+            items.extend(
+                i for i in page["Items"] if not i["pk"]["S"].startswith(table_spec.RATE_PREFIX)
+            )
             if "LastEvaluatedKey" not in page:
                 return sorted(items, key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -177,29 +201,3 @@ class World:
         item = self.item(table_spec.ROOM_PREFIX + room)
         return item["members"]["M"] if item else {}
 
-
-ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SECURITY_TOKEN": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "eu-west-1",
-    "AWS_REGION": "eu-west-1",
-    "TABLE_NAME": table_spec.LOCAL_TABLE_NAME,
-    "POWERTOOLS_METRICS_NAMESPACE": "P2PChat",
-    "POWERTOOLS_SERVICE_NAME": "p2pchat",
-}
-UNSET = ("DYNAMODB_ENDPOINT", "APIGW_ENDPOINT", "MAX_PEERS", "ALLOWED_ORIGINS", "ICE_SERVERS")
-
-
-def create_table(db: Any) -> None:
-    db.create_table(
-        TableName=table_spec.LOCAL_TABLE_NAME,
-        KeySchema=table_spec.KEY_SCHEMA,
-        AttributeDefinitions=table_spec.ATTRIBUTE_DEFINITIONS,
-        BillingMode="PAY_PER_REQUEST",
-    )
-    db.update_time_to_live(
-        TableName=table_spec.LOCAL_TABLE_NAME,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": table_spec.TTL_ATTRIBUTE},
-    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from p2pchat import table_spec
-
 from tests.adapter.handler_harness import World
 
 SESSION_A = "tabA-0123456789abcdefghij"
@@ -80,7 +79,7 @@ def test_a_session_that_left_comes_back_under_the_same_peer_id(world: World) -> 
 def test_a_late_disconnect_racing_the_resume_is_harmless(world: World) -> None:
     """Even if the old connection's $disconnect read its membership before the resume."""
     from p2pchat.rooms import Binding
-    from p2pchat.store import Store
+    from p2pchat.store import Outcome, Store
 
     a, b = world.browser("A"), world.browser("B")
     ja = a.join("r", "Ada", SESSION_A)
@@ -88,7 +87,7 @@ def test_a_late_disconnect_racing_the_resume_is_harmless(world: World) -> None:
     stale = Binding(conn="A", room="r", peer_id=ja["you"])
     world.browser("A2").join("r", "Ada", SESSION_A)
     before = world.dump()
-    assert Store(world.db, table_spec.LOCAL_TABLE_NAME).remove_member(stale) is False
+    assert Store(world.db, world.table).remove_member(stale) is Outcome.CONDITION_FAILED
     assert world.dump() == before
 
 
@@ -144,8 +143,8 @@ def test_joining_the_same_room_again_without_session_is_a_new_member(world: Worl
     assert len(world.members("r")) == 2
 
 
-def test_gone_addressee_is_removed_and_the_sender_untouched(world: World, monkeypatch) -> None:
-    monkeypatch.setenv("MAX_PEERS", "3")
+def test_gone_addressee_is_removed_and_the_sender_untouched(world: World) -> None:
+    world.setenv("MAX_PEERS", "3")
     a, b, c = world.browser("A"), world.browser("B"), world.browser("C")
     ja, jb, jc = a.join("r", "Ada"), b.join("r", "Bob"), c.join("r", "Cy")
     a.take(), b.take()
@@ -161,8 +160,8 @@ def test_gone_addressee_is_removed_and_the_sender_untouched(world: World, monkey
     assert c.take() == [{"type": "signal", "from": ja["you"], "data": {"x": 1}}]
 
 
-def test_gone_member_found_while_announcing_a_join(world: World, monkeypatch) -> None:
-    monkeypatch.setenv("MAX_PEERS", "3")
+def test_gone_member_found_while_announcing_a_join(world: World) -> None:
+    world.setenv("MAX_PEERS", "3")
     a, b = world.browser("A"), world.browser("B")
     ja, jb = a.join("r", "Ada"), b.join("r", "Bob")
     a.take()
@@ -207,9 +206,9 @@ def test_connections_are_checked_only_when_the_room_is_full(world: World) -> Non
     assert world.gateway.checked == []
 
 
-def test_every_item_written_carries_a_ttl(world: World, monkeypatch) -> None:
-    monkeypatch.setenv("ROOM_TTL_SECONDS", "10800")
-    monkeypatch.setenv("MAX_PEERS", "3")
+def test_every_item_written_carries_a_ttl(world: World) -> None:
+    world.setenv("ROOM_TTL_SECONDS", "10800")
+    world.setenv("MAX_PEERS", "3")
     a, b, c = world.browser("A"), world.browser("B"), world.browser("C")
     a.join("r", "Ada", SESSION_A)
     b.join("r", "Bob")

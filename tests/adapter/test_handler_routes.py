@@ -4,32 +4,36 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 
 import pytest
-from p2pchat import handler, table_spec
-from p2pchat.observability import logger
 
-from tests.adapter.handler_harness import SITE, World, load_event
+from p2pchat import table_spec
+from p2pchat.observability import Metrics, logger
+from tests.adapter.handler_harness import World
+from tests.support import SITE, load_event
 
 SESSION_A = "sessionAAAAAAAAAAAAAAAAAAAA"
 
 
-def test_connect_admits_the_site_and_stores_nothing(world: World, monkeypatch) -> None:
-    monkeypatch.setenv("ALLOWED_ORIGINS", f"http://localhost:8080, {SITE}/")
+def test_connect_admits_the_site_and_stores_nothing(world: World) -> None:
+    world.setenv("ALLOWED_ORIGINS", f"http://localhost:8080, {SITE}/")
     assert world.browser("A").connect(SITE) == {"statusCode": 200}
     assert world.dump() == []
 
 
-def test_connect_refuses_a_foreign_origin_and_stores_nothing(world: World, monkeypatch) -> None:
-    monkeypatch.setenv("ALLOWED_ORIGINS", SITE)
+def test_connect_refuses_a_foreign_origin_and_stores_nothing(world: World) -> None:
+    world.setenv("ALLOWED_ORIGINS", SITE)
     assert world.browser("A").connect("https://evil.example") == {"statusCode": 403}
     assert world.browser("B").connect("null") == {"statusCode": 403}
     assert world.dump() == []
     assert world.gateway.frames == {}
 
 
-def test_connect_without_origin_is_not_a_browser_and_is_admitted(world: World, monkeypatch):
-    monkeypatch.setenv("ALLOWED_ORIGINS", SITE)
+def test_connect_without_origin_is_not_a_browser_and_is_admitted(world: World):
+    world.setenv("ALLOWED_ORIGINS", SITE)
     assert world.browser("A").connect(origin=None) == {"statusCode": 200}
 
 
@@ -37,8 +41,8 @@ def test_connect_admits_any_origin_when_none_is_configured(world: World) -> None
     assert world.browser("A").connect("http://127.0.0.1:9999") == {"statusCode": 200}
 
 
-def test_origin_header_name_is_case_insensitive(world: World, monkeypatch) -> None:
-    monkeypatch.setenv("ALLOWED_ORIGINS", SITE)
+def test_origin_header_name_is_case_insensitive(world: World) -> None:
+    world.setenv("ALLOWED_ORIGINS", SITE)
     event = load_event("connect")
     event["headers"]["origin"] = event["headers"].pop("Origin")
     event["headers"]["origin"] = "https://evil.example"
@@ -74,7 +78,7 @@ def test_join_answers_joined_and_tells_the_others(world: World) -> None:
     a, b = world.browser("A"), world.browser("B")
     ja = a.join("room-1", "Ada")
     assert ja["room"] == "room-1" and ja["peers"] == []
-    assert ja["iceServers"] == [{"urls": "stun:stun.l.google.com:19302"}]
+    assert ja["iceServers"] == [{"urls": ["stun:stun.l.google.com:19302"]}]
     jb = b.join("room-1", "  Bob  ")
     assert jb["peers"] == [{"id": ja["you"], "name": "Ada"}]
     assert a.take() == [
@@ -85,23 +89,23 @@ def test_join_answers_joined_and_tells_the_others(world: World) -> None:
     assert len(ja["you"]) >= 22
 
 
-def test_peers_are_listed_oldest_first(world: World, monkeypatch) -> None:
-    monkeypatch.setenv("MAX_PEERS", "4")
+def test_peers_are_listed_oldest_first(world: World) -> None:
+    world.setenv("MAX_PEERS", "4")
     ids = [world.browser(c).join("r", c)["you"] for c in "ABC"]
     last = world.browser("D").join("r", "D")
     assert [p["id"] for p in last["peers"]] == ids
 
 
-def test_ice_servers_come_from_configuration(world: World, monkeypatch) -> None:
+def test_ice_servers_come_from_configuration(world: World) -> None:
     servers = [
         {"urls": ["turn:turn.example:3478?transport=udp"], "username": "u", "credential": "c"}
     ]
-    monkeypatch.setenv("ICE_SERVERS", json.dumps(servers))
+    world.setenv("ICE_SERVERS", json.dumps(servers))
     assert world.browser("A").join("r", "Ada")["iceServers"] == servers
 
 
-def test_signal_reaches_the_addressee_only_stamped_with_the_sender(world: World, monkeypatch):
-    monkeypatch.setenv("MAX_PEERS", "3")
+def test_signal_reaches_the_addressee_only_stamped_with_the_sender(world: World):
+    world.setenv("MAX_PEERS", "3")
     a, b, c = world.browser("A"), world.browser("B"), world.browser("C")
     ja, jb = a.join("r", "Ada"), b.join("r", "Bob")
     c.join("r", "Cy")
@@ -185,19 +189,19 @@ def test_disconnect_of_a_connection_that_never_joined(world: World) -> None:
     assert world.dump() == [] and world.gateway.frames == {}
 
 
-def test_room_full_and_capacity_from_configuration(world: World, monkeypatch) -> None:
+def test_room_full_and_capacity_from_configuration(world: World) -> None:
     a, b, c = world.browser("A"), world.browser("B"), world.browser("C")
     a.join("r", "Ada"), b.join("r", "Bob")
     before = world.dump()
     c.send({"action": "join", "room": "r", "name": "Cy"})
     assert c.take() == [{"type": "error", "code": "room-full", "message": "The room is full."}]
     assert world.dump() == before
-    monkeypatch.setenv("MAX_PEERS", "3")
+    world.setenv("MAX_PEERS", "3")
     assert len(c.join("r", "Cy")["peers"]) == 2
 
 
-def test_max_peers_is_capped_at_eight(world: World, monkeypatch) -> None:
-    monkeypatch.setenv("MAX_PEERS", "50")
+def test_max_peers_is_capped_at_eight(world: World) -> None:
+    world.setenv("MAX_PEERS", "50")
     for i in range(8):
         world.browser(f"c{i}").join("big", f"n{i}")
     late = world.browser("late")
@@ -221,7 +225,11 @@ def test_unknown_action(world: World) -> None:
     ("body", "message"),
     [
         ("{not json", "The message is not valid JSON."),
-        ("[" * 30000 + "]" * 30000, "The message is not valid JSON."),  # too deep to parse
+        (  # too deep to parse: says so
+            "[" * 30000 + "]" * 30000,
+            "The message nests objects and arrays too deep (a signal's \"data\" may nest at "
+            "most 32 deep).",
+        ),
         ("", "The message is not valid JSON."),
         ("[1, 2]", "The message must be a JSON object."),
         ('"join"', "The message must be a JSON object."),
@@ -274,8 +282,8 @@ def test_binary_frames_are_refused(world: World) -> None:
     assert world.gateway.frames["A"][0]["code"] == "bad-request"
 
 
-def test_internal_error_is_plain(world: World, monkeypatch) -> None:
-    monkeypatch.setenv("TABLE_NAME", "no-such-table")
+def test_internal_error_is_plain(world: World) -> None:
+    world.setenv("TABLE_NAME", "no-such-table")
     a = world.browser("A")
     assert a.send({"action": "join", "room": "r", "name": "Ada"}) == {"statusCode": 200}
     assert a.take() == [
@@ -287,8 +295,8 @@ def test_internal_error_is_plain(world: World, monkeypatch) -> None:
     ]
 
 
-def test_names_are_plain_text_with_odd_unicode_refused(world: World, monkeypatch) -> None:
-    monkeypatch.setenv("MAX_PEERS", "8")
+def test_names_are_plain_text_with_odd_unicode_refused(world: World) -> None:
+    world.setenv("MAX_PEERS", "8")
     accepted = {"A": "<b>Ada</b>", "B": "👩‍💻 Zoë", "C": "名前", "D": "x" * 40}
     for conn, name in accepted.items():
         assert world.browser(conn).join("r", name)["room"] == "r"
@@ -300,13 +308,13 @@ def test_names_are_plain_text_with_odd_unicode_refused(world: World, monkeypatch
         assert c.take()[0]["code"] == "bad-request", name
 
 
-def test_management_endpoint_comes_from_the_event_or_configuration(world: World, monkeypatch):
+def test_management_endpoint_comes_from_the_event_or_configuration(world: World):
     a = world.browser("A")
     a.send({"action": "ping"})
     assert (
         world.gateway.endpoints[-1] == "https://abc123def4.execute-api.eu-west-1.amazonaws.com/prod"
     )
-    monkeypatch.setenv("APIGW_ENDPOINT", "http://127.0.0.1:8080/_mgmt")
+    world.setenv("APIGW_ENDPOINT", "http://127.0.0.1:8080/_mgmt")
     a.send({"action": "ping"})
     assert world.gateway.endpoints[-1] == "http://127.0.0.1:8080/_mgmt"
 
@@ -315,10 +323,27 @@ def test_not_a_websocket_event(world: World) -> None:
     assert world.invoke({"hello": "world"}) == {"statusCode": 400}
 
 
-def test_handler_runs_without_a_lambda_context(world: World) -> None:
-    event = world.message_event("A", '{"action":"ping"}')
-    assert handler.lambda_handler(event, None) == {"statusCode": 200}
-    assert world.gateway.frames["A"] == [{"type": "pong"}]
+def test_the_lambda_module_builds_the_function_once_from_its_environment() -> None:
+    """What the CDK stack sets is read once, at init (a fresh interpreter, as a container)."""
+    env = {"TABLE_NAME": "t-from-env", "MAX_PEERS": "5", "AWS_REGION": "eu-west-3",
+           "ICE_SERVERS": "[]", "PATH": os.environ.get("PATH", "")}  # fmt: skip
+    code = (
+        "from p2pchat import handler; f = handler.lambda_handler; s = f._settings;"
+        "print(type(f).__name__, s.table_name, s.max_peers, s.region, s.ice_servers)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout  # fmt: skip
+    assert out.split() == ["SignalingFunction", "t-from-env", "5", "eu-west-3", "[]"]
+
+
+def test_two_configurations_live_in_one_process(world: World, db_client) -> None:
+    """Explicit construction: a second function with other settings, side by side."""
+    roomy = World(db_client, world.gateway, env={"MAX_PEERS": "3"})
+    world.browser("A").join("r", "Ada"), world.browser("B").join("r", "Bob")
+    c = world.browser("C")
+    c.send({"action": "join", "room": "r", "name": "Cy"})
+    assert c.take()[0]["code"] == "room-full"
+    assert len(roomy.browser("C").join("r", "Cy")["peers"]) == 2
 
 
 def test_every_log_line_names_connection_peer_and_room(world: World) -> None:
@@ -360,8 +385,9 @@ def test_items_carry_the_table_spec_ttl(world: World) -> None:
         assert abs(ttl - (now + table_spec.DEFAULT_TTL_SECONDS)) < 60, item
 
 
-def test_metrics_can_be_disabled(world: World, monkeypatch, capsys) -> None:
-    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+def test_metrics_can_be_disabled(world: World, capsys) -> None:
+    world.metrics = Metrics(enabled=False)
+    world.rebuild()
     capsys.readouterr()
     world.browser("A").join("r", "Ada")
     assert "_aws" not in capsys.readouterr().out

@@ -1,89 +1,169 @@
-"""Cheap checks of the benchmark helpers (no browser, no timing assertions)."""
+"""Cheap checks of each benchmark's pure parts (no browser, no timing assertions)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 
 import aiohttp
+import boto3
 from aiohttp.test_utils import TestServer
+from botocore.stub import Stubber
 
-from bench import prices, trace
+from bench import coldstart, cost, scale, throughput, ttff
+from bench.__main__ import BENCHES, DOC, replace
 from bench.common import percentile
-from bench.cost import sample_design
 from bench.floor.server import make_app
-from bench.instrument import billed_units, item_size
+from bench.instrument import Call, Invocation, Recorder, billed_units, item_size, totals
 from bench.wsclient import pair
 
-
-def test_floor_relay_delivers_a_signal_to_the_addressee():
-    async def scenario():
-        server = TestServer(make_app(), host="127.0.0.1")
-        await server.start_server()
-        try:
-            async with aiohttp.ClientSession() as session:
-                a, b = await pair(session, str(server.make_url("/ws")), "r1")
-                got = asyncio.Queue()
-                b.on_signal = got.put_nowait
-                await a.signal(b.me, {"x": 1})
-                frame = await asyncio.wait_for(got.get(), 5)
-                await a.close()
-                await b.close()
-        finally:
-            await server.close()
-        return frame
-
-    frame = asyncio.run(scenario())
-    assert frame["type"] == "signal"
-    assert frame["data"] == {"x": 1}
+ITEM = {"pk": {"S": "ROOM#r"}, "sk": {"S": "ROOM"}, "v": {"N": "1"}}
 
 
-def test_floor_site_mode_serves_the_product_pages_with_its_own_socket():
-    async def scenario():
-        server = TestServer(make_app(site=True), host="127.0.0.1")
-        await server.start_server()
-        port = server.port
-        try:
-            async with aiohttp.ClientSession() as session:
-                async with session.get(server.make_url("/room.html")) as page:
-                    html, csp = await page.text(), page.headers["Content-Security-Policy"]
-                async with session.get(server.make_url("/config.json")) as config:
-                    settings = await config.json()
-                async with session.get(server.make_url("/room")) as floor_page:
-                    floor_status = floor_page.status
-        finally:
-            await server.close()
-        return html, csp, settings, floor_status, port
+async def with_floor(scenario):
+    server = TestServer(make_app(), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            return await scenario(session, server)
+    finally:
+        await server.close()
 
-    html, csp, settings, floor_status, port = asyncio.run(scenario())
-    assert 'src="js/boot.js"' in html and "unsafe-inline" not in csp
-    assert settings["signalingUrl"] == f"ws://127.0.0.1:{port}/ws"
-    assert floor_status == 404  # the floor's own page is not served in this mode
+
+def test_floor_relays_a_signal_to_the_addressee_and_serves_its_page_with_the_site_headers():
+    async def scenario(session, server):
+        a, b = await pair(session, str(server.make_url("/ws")), "r1")
+        got = asyncio.Queue()
+        b.on_signal = got.put_nowait
+        await a.signal(b.me, {"x": 1})
+        frame = await asyncio.wait_for(got.get(), 5)
+        await a.close()
+        await b.close()
+        async with session.get(server.make_url("/room")) as page:
+            return frame, page.status, page.headers.get("Content-Security-Policy")
+
+    frame, status, csp = asyncio.run(with_floor(scenario))
+    assert (frame["type"], frame["data"]) == ("signal", {"x": 1})
+    assert status == 200 and csp
+
+
+def test_throughput_load_counts_what_arrives():
+    async def scenario(session, server):
+        return await throughput.load(str(server.make_url("/ws")), 4, seconds=0.3, warmup=0.1)
+
+    out = asyncio.run(with_floor(scenario))
+    assert out["rooms"] == 2 and out["signals"] > 0 and out["timeouts"] == 0
+
+
+def test_recorder_sees_each_call_through_the_session_events():
+    recorder, session = Recorder(), boto3.session.Session()
+    recorder.watch(session)  # before the clients are made: they copy the session's hooks
+    keys = {"t": {"Keys": [{"pk": {"S": "a"}}], "ConsistentRead": True}}
+    credentials = {
+        "region_name": "us-east-1",
+        "aws_access_key_id": "x",
+        "aws_secret_access_key": "x",
+    }
+    db = session.client("dynamodb", **credentials)
+    posts = session.client(
+        "apigatewaymanagementapi", endpoint_url="http://127.0.0.1:1/local", **credentials
+    )
+    with Stubber(db) as db_stub, Stubber(posts) as post_stub:
+        db_stub.add_response(
+            "batch_get_item",
+            {"Responses": {"t": [ITEM]}},
+            {"RequestItems": keys},
+        )
+        post_stub.add_response("post_to_connection", {}, {"ConnectionId": "c", "Data": b"hi"})
+        post_stub.add_client_error("post_to_connection", "GoneException", http_status_code=410)
+
+        def handler(event, context):
+            db.batch_get_item(RequestItems=keys)
+            posts.post_to_connection(ConnectionId="c", Data=b"hi")
+            with contextlib.suppress(posts.exceptions.GoneException):
+                posts.post_to_connection(ConnectionId="gone", Data=b"hi")
+            return {"statusCode": 200}
+
+        recorder.wrap(handler)({"requestContext": {"routeKey": "signal"}}, None)
+    (invocation,) = recorder.snapshot()
+    get, post, gone = invocation.calls
+    assert invocation.route == "signal" and invocation.billed_ms >= 1
+    assert (get.op, get.units, get.error) == ("BatchGetItem", 1.0, None)
+    assert (post.op, post.data_bytes, post.error, gone.error) == (
+        "PostToConnection",
+        2,
+        None,
+        "GoneException",
+    )
+    t = totals([invocation])
+    assert (t["dynamodb_requests"], t["rru"], t["messages_in"], t["messages_out"]) == (1, 1, 1, 1)
 
 
 def test_request_units_follow_the_documented_rules():
-    small = {"pk": {"S": "ROOM#r"}, "sk": {"S": "ROOM"}, "v": {"N": "1"}}
-    assert item_size(small) < 1024
-    three_puts = {"TransactItems": [{"Put": {"Item": small}}] * 3}
+    assert item_size(ITEM) < 1024
+    three_puts = {"TransactItems": [{"Put": {"Item": ITEM}}] * 3}
     assert billed_units("TransactWriteItems", three_puts, {}) == 6.0
     keys = {"RequestItems": {"t": {"Keys": [{}, {}], "ConsistentRead": True}}}
     # One of two keys found: a missing item still costs the minimum read.
-    assert billed_units("BatchGetItem", keys, {"Responses": {"t": [small]}}) == 2.0
-    assert billed_units("GetItem", {"ConsistentRead": False}, {"Item": small}) == 0.5
+    assert billed_units("BatchGetItem", keys, {"Responses": {"t": [ITEM]}}) == 2.0
+    assert billed_units("GetItem", {"ConsistentRead": False}, {"Item": ITEM}) == 0.5
 
 
 def test_api_gateway_meters_messages_in_32_kb_steps():
-    assert prices.apigw_messages(100) == 1
-    assert prices.apigw_messages(32 * 1024) == 1
-    assert prices.apigw_messages(32 * 1024 + 1) == 2
+    def posted(size: int) -> int:
+        call = Call("apigatewaymanagementapi", "PostToConnection", 1.0, data_bytes=size)
+        return totals([Invocation("signal", calls=[call])])["messages_out"]
+
+    assert [posted(n) for n in (100, 32 * 1024, 32 * 1024 + 1)] == [1, 1, 2]
 
 
-def test_sample_design_scan_grows_with_connected_clients():
-    ping = {"billed_ms": 5, "dynamodb_requests": 0}
-    small = sample_design(10, 20, (2.0, 5.0), 256, ping, 30)
-    big = sample_design(100_000, 20, (2.0, 5.0), 256, ping, 30)
-    assert small["rru_per_message"] == 0.5
-    assert big["scan_pages"] == 3
-    assert big["setup"]["messages_out"] == 20 * 100_000
+def test_cost_prices_each_part_of_a_call():
+    hour = {
+        "messages_in": 30,
+        "messages_out": 30,
+        "connection_minutes": 120,
+        "invocations": 30,
+        "billed_ms": 1024 * 1000 / 256,
+        "rru": 0,
+        "wru": 8,
+    }
+    parts = cost.dollars(hour, memory_mb=256)
+    assert parts["apigw_messages"] == 60 * cost.APIGW_PER_MESSAGE
+    assert parts["apigw_connection_minutes"] == 120 * cost.APIGW_PER_CONNECTION_MINUTE
+    assert parts["lambda_duration"] == cost.LAMBDA_ARM_PER_GB_SECOND  # one GB-second
+    assert parts["total"] == sum(v for k, v in parts.items() if k != "total")
+
+
+def test_scale_copies_a_room_with_fresh_ids_of_the_same_length():
+    ids = ["tplroom12345", "peerAAAAAAAAAAAA", "L0SM9cOFvHcCIhw="]
+    room = [{"pk": {"S": "ROOM#tplroom12345"}, "m": {"M": {ids[1]: {"S": ids[2]}}}}]
+    copies = [json.dumps(scale.copy(json.dumps(room), ids, n)) for n in (1, 2)]
+    assert copies[0] != copies[1] and len(copies[0]) == len(json.dumps(room))
+    assert not any(i in c for i in ids for c in copies)
+
+
+def test_ttff_timeline_takes_the_later_first_frame_and_the_first_offer_of_either_side():
+    p1 = {"timeOrigin": 0, "marks": {"offer.sent": 1150, "frame": 1500, "ice.connected": 1300}}
+    p2 = {
+        "timeOrigin": 1000,
+        "domContentLoaded": 1100,
+        "marks": {"ws.open": 1120, "srd.answer": 1250, "frame": 1450, "ice.completed": 1310},
+    }
+    t = ttff.timeline({"p1": p1, "p2": p2})
+    assert t["frame"] == 500 and t["p2.dcl"] == 100 and t["p2.ws.open"] == 120
+    assert (t["offer.sent"], t["answer.applied"], t["ice.connected"]) == (150, 250, 310)
+
+
+def test_coldstart_adds_up_self_times_by_package():
+    lines = [
+        "import time: self [us] | cumulative | imported package",
+        "import time:      5000 |     300000 | p2pchat.handler",
+        "import time:     40000 |     200000 |   boto3",
+        "import time:     10000 |      60000 |   boto3.session",
+        "import time:     60000 |      60000 |   pydantic",
+    ]
+    assert coldstart.by_package(lines) == {"pydantic": 60, "boto3": 50, "p2pchat": 5}
 
 
 def test_percentile_interpolates():
@@ -91,43 +171,7 @@ def test_percentile_interpolates():
     assert percentile([5], 95) == 5
 
 
-def test_trace_breakdown_counts_each_process_by_role_within_the_call():
-    room = "bROOM"
-
-    def meta(pid, name):
-        return {"ph": "M", "name": "process_name", "pid": pid, "args": {"name": name}}
-
-    def parse(pid, ts):
-        url = f"http://127.0.0.1/room.html?room={room}"
-        return {"ph": "X", "name": "ParseHTML", "pid": pid, "ts": ts, "dur": 10,
-                "args": {"beginData": {"url": url}}}  # fmt: skip
-
-    def task(pid, ts, cpu_ms, name="ThreadControllerImpl::RunTask"):
-        return {"ph": "X", "name": name, "pid": pid, "ts": ts, "dur": cpu_ms * 2000,
-                "tdur": cpu_ms * 1000}  # fmt: skip
-
-    browser, gpu, p1, p2 = 1, 2, 10, 20
-    events = [
-        meta(browser, "Browser"), meta(gpu, "GPU Process"), meta(p1, "Renderer"),
-        meta(p2, "Renderer"),
-        parse(p1, 1_000),
-        {"ph": "X", "name": "NavigationRequest::Create", "pid": browser, "ts": 50_000, "dur": 5},
-        parse(p2, 60_000),
-        task(p2, 40_000, 7),  # before person 2's navigation: not counted
-        task(p2, 70_000, 5), task(p1, 80_000, 3), task(browser, 90_000, 2),
-        task(gpu, 100_000, 4, "ThreadPool_RunTask"),
-        {"ph": "X", "name": "DisplayItemList::Raster", "pid": p2, "ts": 71_000, "dur": 900,
-         "tdur": 800},
-        {"ph": "X", "name": "FontDataService::MatchFamilyName", "pid": p2, "ts": 72_000,
-         "dur": 3_000},
-        task(p2, 50_000 + 200_001, 9),  # after both first frames (200 ms): not counted
-    ]  # fmt: skip
-    out = trace.cpu_breakdown(events, room, frame_ms=200)
-    assert out["cpu_ms"]["person 2's renderer"] == 5
-    assert out["cpu_ms"]["person 1's renderer"] == 3
-    assert out["cpu_ms"]["browser"] == 2
-    assert out["cpu_ms"]["GPU process"] == 4
-    assert out["total_cpu_ms"] == 14
-    assert (out["p2_raster_cpu_ms"], out["p2_font_lookups"], out["p2_font_lookups_wall_ms"]) == (
-        0.8, 1, 3.0,
-    )  # fmt: skip
+def test_docs_have_a_place_for_every_benchmark():
+    text = DOC.read_text()
+    for name in ["summary", *BENCHES]:
+        assert replace(text, name, "X").count(f"<!-- begin:{name} -->\nX\n<!-- end:{name} -->") == 1

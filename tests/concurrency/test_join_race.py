@@ -16,10 +16,14 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import boto3
 import pytest
-from p2pchat import handler, store, table_spec
 
-from tests.adapter.handler_harness import FakeGateway, FakeLambdaContext, World
+from local import dynamodb as local_dynamodb
+from p2pchat import table_spec
+from p2pchat.aws_clients import Clients
+from tests.adapter.handler_harness import FakeGateway, World
+from tests.support import LambdaContext
 
 RACES = max(50, int(os.environ.get("JOIN_RACES", "50")))  # never fewer than 50
 CLIENTS = [f"c{i}" for i in range(1, 7)]
@@ -28,23 +32,11 @@ REGION = "us-east-1"
 
 
 @pytest.fixture
-def race_world(dynamodb_endpoint: str, fresh_table: str, monkeypatch: pytest.MonkeyPatch):
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        "DYNAMODB_ENDPOINT": dynamodb_endpoint,
-        "TABLE_NAME": fresh_table,
-        "MAX_PEERS": str(CAPACITY),
-        "POWERTOOLS_METRICS_NAMESPACE": "P2PChat",
-    }.items():
-        monkeypatch.setenv(key, value)
-    for key in ("APIGW_ENDPOINT", "ALLOWED_ORIGINS", "ICE_SERVERS", "ROOM_TTL_SECONDS"):
-        monkeypatch.delenv(key, raising=False)
+def race_world(dynamodb_endpoint: str, fresh_table: str):
     gateway = FakeGateway()
-    handler.set_poster_factory(gateway.factory)
-    db = store.dynamodb_client(dynamodb_endpoint, REGION)  # the handler's own client
+    # The function's own kind of client (its timeouts and retries), with local credentials.
+    session = boto3.session.Session(**local_dynamodb.LOCAL_CREDENTIALS)
+    db = Clients(session).dynamodb(dynamodb_endpoint, REGION)
     transactions = Counter()
 
     def count(model: Any, **_: Any) -> None:
@@ -52,10 +44,9 @@ def race_world(dynamodb_endpoint: str, fresh_table: str, monkeypatch: pytest.Mon
 
     db.meta.events.register("before-call.dynamodb.*", count)
     try:
-        yield World(db, gateway, fresh_table), transactions
+        yield World(db, gateway, fresh_table, env={"MAX_PEERS": str(CAPACITY)}), transactions
     finally:
         db.meta.events.unregister("before-call.dynamodb.*", count)
-        handler.set_poster_factory(None)
 
 
 def at_once(calls: list[Callable[[], dict[str, Any]]]) -> None:
@@ -79,8 +70,8 @@ def at_once(calls: list[Callable[[], dict[str, Any]]]) -> None:
     assert not failures, failures
 
 
-def invoke(event: dict[str, Any]) -> Callable[[], dict[str, Any]]:
-    return lambda: handler.lambda_handler(event, FakeLambdaContext())
+def invoke(world: World, event: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    return lambda: world.function(event, LambdaContext())
 
 
 def race(world: World, room: str) -> dict[str, dict[str, Any]]:
@@ -93,7 +84,7 @@ def race(world: World, room: str) -> dict[str, dict[str, Any]]:
         )
         for conn in CLIENTS
     }
-    at_once([invoke(events[conn]) for conn in CLIENTS])
+    at_once([invoke(world, events[conn]) for conn in CLIENTS])
     answers = {}
     for conn in CLIENTS:
         (answer,) = [f for f in world.gateway.frames[conn] if f["type"] in {"joined", "error"}]
@@ -159,7 +150,7 @@ def test_one_connection_joining_two_rooms_at_once_ends_in_one(race_world) -> Non
             world.message_event("solo", json.dumps({"action": "join", "room": r, "name": "S"}))
             for r in rooms
         ]
-        at_once([invoke(event) for event in events])
+        at_once([invoke(world, event) for event in events])
         items = world.dump()
         memberships = [
             (it["room"]["S"], peer)

@@ -14,15 +14,14 @@ import os
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from local import ROOT
 from local.browser import CHROMIUM, CHROMIUM_ARGS
 
 VIEWPORT = {"width": 1280, "height": 800}
-ROOT = Path(__file__).resolve().parents[2]
 # The README's screenshots: refreshed in docs/ only on request (`make screenshots`), so that a
 # test run leaves the working tree as it found it; otherwise written to test-results/ (ignored).
 UPDATE_SCREENSHOTS_ENV = "P2PCHAT_UPDATE_SCREENSHOTS"

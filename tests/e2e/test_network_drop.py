@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import os
 import secrets
 import signal
@@ -156,9 +155,9 @@ def relay_stack(turn: Turn, dynamodb_endpoint: str) -> Iterator[LocalStack]:
     """The product with the coturn as its only ICE server and relay-only ICE."""
     try:
         with start_local_stack(
-            DYNAMODB_ENDPOINT=dynamodb_endpoint,
-            ICE_SERVERS=json.dumps([turn.ice_server()]),
-            ICE_TRANSPORT_POLICY="relay",
+            dynamodb_endpoint=dynamodb_endpoint,
+            ice_servers=[turn.ice_server()],
+            ice_transport_policy="relay",
         ) as stack:
             yield stack
     except StackFailed as error:

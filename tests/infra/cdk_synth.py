@@ -22,7 +22,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 from aws_cdk import App
 from aws_cdk.assertions import Template
 
-from infra.config import REPO_ROOT, Settings
+from infra.config import REPO_ROOT, StackSettings
 from infra.stack import P2PChatStack
 
 REGION = "eu-west-1"
@@ -52,7 +52,7 @@ CUSTOM_CONTEXT = {
 class Synthesized:
     app: App
     stack: P2PChatStack
-    settings: Settings
+    settings: StackSettings
     template: Template
     json: dict[str, Any]
     outdir: Path
@@ -78,7 +78,7 @@ def synthesize(tmp_path: Path, overrides: dict[str, Any], *, stage_assets: bool)
     if not stage_assets:
         context["aws:cdk:disable-asset-staging"] = True
     app = App(context=context, outdir=str(tmp_path))
-    settings = Settings.from_context(app.node.try_get_context)
+    settings = StackSettings.from_context(app.node.try_get_context)
     stack = P2PChatStack(app, f"P2PChat-{settings.stage}", settings=settings)
     template = Template.from_stack(stack)
     return Synthesized(app, stack, settings, template, template.to_json(), tmp_path)

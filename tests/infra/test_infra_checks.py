@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,7 +14,9 @@ from cdk_nag import AwsSolutionsChecks
 from cdk_synth import Synthesized
 from cfnlint.api import lint
 
-from infra.config import REPO_ROOT, Settings, SettingsError
+from infra.config import REPO_ROOT, SettingsError, StackSettings
+from p2pchat import settings as contract
+from p2pchat.protocol import DEFAULT_MAX_PEERS
 
 # cfn-lint warnings that stay, each explained in docs/deploy.md ("cfn-lint warnings").
 EXPLAINED_CFN_LINT_WARNINGS = {"W3005"}
@@ -117,42 +120,74 @@ def _context(**values: object):
 
 def test_settings_defaults_make_a_dev_stack() -> None:
     """No context at all: stage dev, protocol's default room size, STUN only, no domain."""
-    settings = Settings.from_context(_context())
+    settings = StackSettings.from_context(_context())
     assert settings.stage == "dev" and not settings.is_prod
+    assert settings.max_peers == DEFAULT_MAX_PEERS
+    assert settings.ice_servers == contract.DEFAULT_ICE_SERVERS
     assert settings.domain_name is None and settings.certificate_arn is None
     assert settings.throttle_rate_limit == 100 and settings.throttle_burst_limit == 200
+    assert settings.connect_rate_limit == 5 and settings.connect_burst_limit == 10
     assert settings.ice_transport_policy == "all"
 
 
 @pytest.mark.parametrize(
-    "context",
+    ("context", "key"),
     [
-        {"stage": "staging"},
-        {"maxPeers": "1"},
-        {"maxPeers": "99"},
-        {"throttleRateLimit": "fast"},
-        {"logRetentionDays": "10"},
-        {"iceServers": "not json"},
-        {"iceServers": '[{"urls": "http://example.com"}]'},
-        {"iceTransportPolicy": "none"},
-        {"iceTransportPolicy": "relay"},  # the default iceServers has no TURN server
-        {"domainName": "chat.example.com"},
-        {
-            "domainName": "chat.example.com",
-            "certificateArn": "arn:aws:acm:eu-west-1:1:certificate/x",
-        },
-        {"apiGatewayCloudWatchRole": "maybe"},
+        ({"stage": "staging"}, "stage"),
+        ({"maxPeers": "1"}, "maxPeers"),
+        ({"maxPeers": "99"}, "maxPeers"),
+        ({"maxPeers": "4.5"}, "maxPeers"),
+        ({"maxPeers": True}, "maxPeers"),
+        ({"throttleRateLimit": "fast"}, "throttleRateLimit"),
+        ({"throttleBurstLimit": "5"}, "throttleBurstLimit"),  # under 10: a route would get 0
+        ({"connectRateLimit": "0"}, "connectRateLimit"),
+        ({"logRetentionDays": "10"}, "logRetentionDays"),
+        ({"iceServers": "not json"}, "iceServers"),
+        ({"iceServers": '[{"urls": "http://example.com"}]'}, "iceServers"),
+        ({"iceServers": '[{"urls": "stun:a.example", "password": "x"}]'}, "iceServers"),
+        ({"iceServers": "[]"}, "iceServers"),  # CDK context's own rule: not empty
+        ({"iceTransportPolicy": "none"}, "iceTransportPolicy"),
+        ({"iceTransportPolicy": "relay"}, "iceTransportPolicy"),  # default iceServers: no TURN
+        ({"domainName": "chat.example.com"}, "domainName"),
+        (
+            {
+                "domainName": "chat.example.com",
+                "certificateArn": "arn:aws:acm:eu-west-1:1:certificate/x",
+            },
+            "certificateArn",
+        ),
+        ({"apiGatewayCloudWatchRole": "maybe"}, "apiGatewayCloudWatchRole"),
+        ({"priceClass": "300"}, "priceClass"),
     ],
 )
-def test_settings_refuse_bad_context(context: dict[str, str]) -> None:
+def test_settings_refuse_bad_context(context: dict[str, object], key: str) -> None:
     """A wrong context value stops synthesis with a message naming the key."""
-    with pytest.raises(SettingsError):
-        Settings.from_context(_context(**context))
+    with pytest.raises(SettingsError) as refused:
+        StackSettings.from_context(_context(**context))
+    assert key in str(refused.value)
+
+
+def test_ice_server_rules_are_the_functions() -> None:
+    """iceServers is checked by the function's own parse_ice_servers: what one refuses, the
+    other refuses; what one accepts, the other stores the same way."""
+    for text in (
+        '[{"urls": "http://example.com"}]',
+        '[{"urls": []}]',
+        '[{"urls": "stun:a.example", "extra": 1}]',
+        "{}",
+    ):
+        with pytest.raises(contract.IceServersError):
+            contract.parse_ice_servers(text)
+        with pytest.raises(SettingsError):
+            StackSettings.from_context(_context(iceServers=text))
+    text = '[{"urls": "turns:t.example:443", "username": "u", "credential": "c"}]'
+    settings = StackSettings.from_context(_context(iceServers=text))
+    assert settings.ice_servers == contract.parse_ice_servers(text)
 
 
 def test_settings_accept_cli_text_values() -> None:
     """`-c key=value` arrives as text: numbers, booleans and the ICE list are parsed."""
-    settings = Settings.from_context(
+    settings = StackSettings.from_context(
         _context(
             maxPeers="4",
             throttleRateLimit="50",
@@ -177,6 +212,29 @@ def test_account_role_can_be_left_out() -> None:
     from infra.stack import P2PChatStack
 
     app = App(context={**cdk_json_context(), "apiGatewayCloudWatchRole": "false"})
-    settings = Settings.from_context(app.node.try_get_context)
+    settings = StackSettings.from_context(app.node.try_get_context)
     stack = P2PChatStack(app, "NoAccountRole", settings=settings)
     assert not [c for c in stack.node.find_all() if isinstance(c, apigw.CfnAccount)]
+
+
+def test_docs_settings_table_is_the_model() -> None:
+    """docs/deploy.md's Settings table lists every context key and no other, each with the
+    model's default as its first word."""
+    docs = (REPO_ROOT / "docs" / "deploy.md").read_text()
+    section = docs.split("## Settings (CDK context)", 1)[1].split("\n#", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        if match := re.match(r"^\| `(\w+)` \| ([^|]+) \|", line):
+            rows[match.group(1)] = match.group(2).strip()
+    defaults = StackSettings.context_defaults()
+    assert set(rows) == set(defaults)
+    for key, default in defaults.items():
+        if default is None:
+            expected = "none"
+        elif isinstance(default, bool):
+            expected = f"`{str(default).lower()}`"
+        elif isinstance(default, list):
+            expected = f"`{contract.ice_servers_json(default)}`"
+        else:
+            expected = f"`{default}`"
+        assert rows[key].startswith(expected), f"{key}: the table says {rows[key]!r}"

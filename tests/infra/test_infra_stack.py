@@ -8,11 +8,12 @@ from pathlib import Path
 
 from aws_cdk.assertions import Match
 from cdk_synth import CERTIFICATE_ARN, REGION, Synthesized, render, signaling_url
-from p2pchat import protocol, table_spec
 
 from infra import headers
 from infra.config import POWERTOOLS_VERSION, REPO_ROOT
 from infra.constructs import signaling as signaling_construct
+from p2pchat import observability, protocol, table_spec
+from p2pchat.settings import site_config
 
 
 def _handler(synth: Synthesized) -> tuple[str, dict]:
@@ -111,8 +112,8 @@ def test_function_environment_comes_from_context(dev: Synthesized, custom: Synth
     assert env["MAX_PEERS"] == str(protocol.DEFAULT_MAX_PEERS)
     assert env["ALLOWED_ORIGINS"] == f"https://{distribution_id.lower()}.cloudfront.net"
     assert json.loads(env["ICE_SERVERS"]) == [{"urls": ["stun:stun.l.google.com:19302"]}]
-    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "P2PChat"
-    assert env["POWERTOOLS_SERVICE_NAME"]
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == observability.DEFAULT_NAMESPACE == "P2PChat"
+    assert env["POWERTOOLS_SERVICE_NAME"] == observability.SERVICE
     assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
     assert "APIGW_ENDPOINT" not in env
 
@@ -157,24 +158,68 @@ def test_manage_connections_only_on_this_api_stage(dev: Synthesized) -> None:
 
 
 def test_dynamodb_access_only_on_this_table(dev: Synthesized) -> None:
-    """Every DynamoDB action is on this table (or its indexes); no other resource, no `*`."""
+    """Exactly the DynamoDB actions store.py needs, on this table only; no other resource."""
     table_id = dev.logical_id(dev.stack.table.table)
-    table_arn = {"Fn::GetAtt": [table_id, "Arn"]}
-    allowed = [table_arn, {"Fn::Join": ["", [table_arn, "/index/*"]]}]
     statements = [
         s for s in _handler_statements(dev) if any(a.startswith("dynamodb:") for a in _actions(s))
     ]
-    assert statements
-    for statement in statements:
-        assert all(a.startswith("dynamodb:") for a in _actions(statement))
-        assert all(r in allowed for r in _resources(statement)), statement
-    actions = {a for s in statements for a in _actions(s)}
-    assert {
+    assert len(statements) == 1
+    (statement,) = statements
+    assert _resources(statement) == [{"Fn::GetAtt": [table_id, "Arn"]}]
+    assert sorted(_actions(statement)) == sorted(signaling_construct.TABLE_ACTIONS)
+    assert sorted(_actions(statement)) == [
+        "dynamodb:BatchGetItem",
+        "dynamodb:DeleteItem",
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
-    } <= actions
+    ]
+
+
+def _store_iam_actions() -> set[str]:
+    """The IAM actions p2pchat/store.py's DynamoDB calls need, read from its source: each
+    client method named like a DynamoDB operation, and for a transaction the item action of
+    each Put/Update/Delete/ConditionCheck/Get it builds (a transaction has no IAM action of
+    its own)."""
+    import ast
+
+    import botocore.session
+    from botocore import xform_name
+
+    operations = botocore.session.get_session().get_service_model("dynamodb").operation_names
+    by_method = {xform_name(op): op for op in operations}
+    item_actions = {
+        "Put": "PutItem",
+        "Update": "UpdateItem",
+        "Delete": "DeleteItem",
+        "ConditionCheck": "ConditionCheckItem",
+        "Get": "GetItem",
+    }
+    tree = ast.parse((REPO_ROOT / "lambdas" / "p2pchat" / "store.py").read_text())
+    called = {
+        by_method[node.func.attr]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in by_method
+    }
+    item_kinds = {
+        key.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Dict)
+        for key in node.keys
+        if isinstance(key, ast.Constant) and key.value in item_actions
+    }
+    needed = called - {"TransactWriteItems", "TransactGetItems"}
+    if called & {"TransactWriteItems", "TransactGetItems"}:
+        needed |= {item_actions[kind] for kind in item_kinds}
+    return {f"dynamodb:{action}" for action in needed}
+
+
+def test_dynamodb_actions_are_what_store_py_calls() -> None:
+    """The grant follows the code: adding a Query or a ConditionCheck to store.py fails here
+    until TABLE_ACTIONS grants it; dropping a call fails until the grant drops it too."""
+    assert _store_iam_actions() == set(signaling_construct.TABLE_ACTIONS)
 
 
 def test_no_wildcard_resource_in_the_handler_policy(dev: Synthesized) -> None:
@@ -199,25 +244,57 @@ def test_table_schema_ttl_pitr_and_billing(dev: Synthesized) -> None:
     assert "TableName" not in props  # CloudFormation names it: two stages never collide
 
 
-def test_stage_auto_deploys_with_throttling_from_context(
+def _route_throttles(synth: Synthesized) -> dict[str, tuple[float, int]]:
+    """Route key -> (rate, burst) API Gateway applies: RouteSettings, else the stage default."""
+    _, stage = synth.one("AWS::ApiGatewayV2::Stage")
+    props = stage["Properties"]
+    default = props["DefaultRouteSettings"]
+    throttles = {}
+    for route in synth.resources("AWS::ApiGatewayV2::Route").values():
+        key = route["Properties"]["RouteKey"]
+        own = props.get("RouteSettings", {}).get(key, default)
+        throttles[key] = (own["ThrottlingRateLimit"], own["ThrottlingBurstLimit"])
+    return throttles
+
+
+def test_stage_auto_deploys_with_a_throttle_per_route(
     dev: Synthesized, custom: Synthesized
 ) -> None:
-    """Auto-deploy; rate/burst default 100/200 and follow throttleRateLimit/throttleBurstLimit."""
-    dev.template.has_resource_properties(
-        "AWS::ApiGatewayV2::Stage",
-        {
-            "StageName": "dev",
-            "AutoDeploy": True,
-            "DefaultRouteSettings": {"ThrottlingRateLimit": 100, "ThrottlingBurstLimit": 200},
-        },
-    )
-    custom.template.has_resource_properties(
-        "AWS::ApiGatewayV2::Stage",
-        {
-            "StageName": "prod",
-            "DefaultRouteSettings": {"ThrottlingRateLimit": 40, "ThrottlingBurstLimit": 80},
-        },
-    )
+    """API Gateway throttles each route on its own. The message routes share the stage's
+    message budget (throttleRateLimit/BurstLimit: 100/200 by default, 40/80 in custom), so
+    together they never exceed it; $connect has the connection limits (5/10 by default)."""
+    _, stage = dev.one("AWS::ApiGatewayV2::Stage")
+    assert stage["Properties"]["StageName"] == "dev"
+    assert stage["Properties"]["AutoDeploy"] is True
+    for synth, (rate, burst), connect in (
+        (dev, (100, 200), (5, 10)),
+        (custom, (40, 80), (5, 10)),
+    ):
+        throttles = _route_throttles(synth)
+        assert throttles.pop("$connect") == connect
+        assert throttles.pop("$disconnect") == (rate, burst)  # no more than one per connection
+        assert set(throttles) == {"$default"} | set(protocol.CLIENT_ACTIONS)
+        assert sum(r for r, _ in throttles.values()) == rate
+        assert sum(b for _, b in throttles.values()) <= burst
+        assert all(r > 0 and b > 0 for r, b in throttles.values())
+    assert _route_throttles(dev)["signal"] == (40, 80)
+
+
+def test_every_message_route_has_a_share() -> None:
+    """A new protocol action needs a share of the message budget (and a line in the docs)."""
+    shares = signaling_construct.MESSAGE_ROUTE_SHARES
+    assert set(shares) == {"$default"} | set(protocol.CLIENT_ACTIONS)
+    assert sum(shares.values()) == 100
+    docs = (REPO_ROOT / "docs" / "deploy.md").read_text()
+    for route, share in shares.items():
+        assert f"| `{route}` | {share} %" in docs, f"docs/deploy.md: {route}'s share"
+
+
+def test_stage_waits_for_the_routes_it_throttles(dev: Synthesized) -> None:
+    """API Gateway refuses RouteSettings for a route that does not exist yet."""
+    _, stage = dev.one("AWS::ApiGatewayV2::Stage")
+    for route_id in dev.resources("AWS::ApiGatewayV2::Route"):
+        assert route_id in stage["DependsOn"]
 
 
 def test_stage_access_log_is_json_with_useful_fields(dev: Synthesized) -> None:
@@ -375,14 +452,23 @@ def test_site_bucket_access_logs_go_to_the_log_bucket(dev: Synthesized) -> None:
     assert logs["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 90
 
 
+def _deployments(synth: Synthesized) -> dict[str, dict]:
+    """Cache-Control -> properties of the BucketDeployment that uploads with it."""
+    found = {}
+    for deployment in synth.resources("Custom::CDKBucketDeployment").values():
+        props = deployment["Properties"]
+        found[props["SystemMetadata"]["cache-control"]] = props
+    return found
+
+
 def test_deployment_uploads_frontend_and_generated_config_json(custom: Synthesized) -> None:
     """frontend/ plus config.json = {"signalingUrl": <the stage's wss:// URL>,
-    "iceTransportPolicy": <context>}, then invalidate."""
-    _, deployment = custom.one("Custom::CDKBucketDeployment")
-    props = deployment["Properties"]
+    "iceTransportPolicy": <context>} (settings.site_config), then invalidate."""
+    props = _deployments(custom)[headers.CACHE_REVALIDATE]
     assert props["DestinationBucketName"] == {"Ref": custom.logical_id(custom.stack.site.bucket)}
     assert props["DistributionId"] == {"Ref": custom.logical_id(custom.stack.site.distribution)}
     assert props["DistributionPaths"] == ["/*"]
+    assert props["WaitForDistributionInvalidation"] is True
     assert props["Prune"] is True
     # This variant is synthesized with asset staging, so both sources sit in its cdk.out.
     frontend, generated = (
@@ -393,10 +479,95 @@ def test_deployment_uploads_frontend_and_generated_config_json(custom: Synthesiz
     config_text = (generated / "config.json").read_text()
     for marker, value in props["SourceMarkers"][1].items():
         config_text = config_text.replace(marker, render(value))
+    assert json.loads(config_text) == site_config(signaling_url(custom), "relay")
     assert json.loads(config_text) == {
         "signalingUrl": signaling_url(custom),
         "iceTransportPolicy": "relay",
     }
+
+
+def test_cache_headers_per_kind_of_file(custom: Synthesized) -> None:
+    """Pages, config.json, scripts and styles are revalidated on every use (no hashed names:
+    a browser must never mix releases); the icon and manifest may be a day old. Each kind is
+    uploaded by its own deployment, which prunes only its own kind."""
+    deployments = _deployments(custom)
+    assert set(deployments) == {headers.CACHE_REVALIDATE, headers.CACHE_STABLE}
+    revalidated = deployments[headers.CACHE_REVALIDATE]
+    assert revalidated["Exclude"] == ["*"]
+    assert revalidated["Include"] == ["*.html", "*.js", "*.css", "config.json"]
+    stable = deployments[headers.CACHE_STABLE]
+    assert stable["Exclude"] == revalidated["Include"] and "Include" not in stable
+    assert stable["DistributionPaths"] == ["/*"] and stable["Prune"] is True
+    assert "max-age=0" in headers.CACHE_REVALIDATE and "must-revalidate" in headers.CACHE_REVALIDATE
+    # Every file of the site falls in exactly one kind, the one headers.cache_control names.
+    frontend = REPO_ROOT / "frontend"
+    files = [p.relative_to(frontend).as_posix() for p in frontend.rglob("*") if p.is_file()]
+    kinds = {headers.cache_control(f) for f in [*files, "config.json", ""]}
+    assert kinds == {headers.CACHE_REVALIDATE, headers.CACHE_STABLE}
+    for name in ("index.html", "room.html", "config.json", "js/room.js", "css/app.css", ""):
+        assert headers.cache_control(name) == headers.CACHE_REVALIDATE, name
+    for name in ("favicon.svg", "manifest.webmanifest"):
+        assert headers.cache_control(name) == headers.CACHE_STABLE, name
+
+
+def test_cloudfront_respects_the_origin_cache_control(dev: Synthesized) -> None:
+    """The cache policy's minimum TTL is 0 (above 0, CloudFront would keep even max-age=0
+    objects that long); nothing but the path and the compression is in the cache key."""
+    policy_id = dev.logical_id(dev.stack.site.cache_policy)
+    _, distribution = dev.one("AWS::CloudFront::Distribution")
+    behavior = distribution["Properties"]["DistributionConfig"]["DefaultCacheBehavior"]
+    assert behavior["CachePolicyId"] == {"Ref": policy_id}
+    config = dev.json["Resources"][policy_id]["Properties"]["CachePolicyConfig"]
+    assert config["MinTTL"] == 0
+    assert config["MaxTTL"] >= 86400  # s-maxage=86400 is kept a day at the edge
+    key = config["ParametersInCacheKeyAndForwardedToOrigin"]
+    assert key["CookiesConfig"]["CookieBehavior"] == "none"
+    assert key["HeadersConfig"]["HeaderBehavior"] == "none"
+    assert key["QueryStringsConfig"]["QueryStringBehavior"] == "none"
+    assert key["EnableAcceptEncodingGzip"] and key["EnableAcceptEncodingBrotli"]
+
+
+def test_dev_destroy_keeps_the_log_bucket_closed_until_it_is_gone(
+    dev: Synthesized, custom: Synthesized
+) -> None:
+    """Late access logs made `cdk destroy` fail with BucketNotEmpty (aws-cdk#21776): in dev the
+    log bucket's policy (where CDK's emptying function denies s3:PutObject) is kept until the
+    bucket itself goes, and the distribution is deleted before the bucket is emptied."""
+    site = dev.stack.site
+    log_bucket_id = dev.logical_id(site.log_bucket)
+    policy_id = dev.logical_id(site.log_bucket.policy)
+    emptier_id = dev.stack.get_logical_id(
+        site.log_bucket.node.find_child("AutoDeleteObjectsCustomResource").node.default_child
+    )
+    resources = dev.json["Resources"]
+    assert resources[policy_id]["DeletionPolicy"] == "Retain"
+    assert resources[policy_id]["Properties"]["Bucket"] == {"Ref": log_bucket_id}
+    assert resources[emptier_id]["Properties"]["BucketName"] == {"Ref": log_bucket_id}
+    assert policy_id in resources[emptier_id]["DependsOn"]  # emptied while the policy stands
+    _, distribution = dev.one("AWS::CloudFront::Distribution")
+    assert emptier_id in distribution["DependsOn"]  # deleted (so no longer logging) first
+    # prod keeps the bucket anyway: no emptying, nothing to order
+    assert not custom.resources("Custom::S3AutoDeleteObjects")
+
+
+def test_cdk_emptying_function_still_denies_writes_first() -> None:
+    """The dev destroy fix relies on aws-cdk-lib's auto-delete handler putting a Deny of
+    s3:PutObject into the bucket policy before it empties the bucket; fail loudly if an
+    aws-cdk-lib upgrade drops that."""
+    import tarfile
+
+    import aws_cdk
+
+    jsii_dir = Path(aws_cdk.__file__).parent / "_jsii"
+    (package,) = jsii_dir.glob("aws-cdk-lib@*.jsii.tgz")
+    member = "package/custom-resource-handlers/dist/aws-s3/auto-delete-objects-handler/index.js"
+    with tarfile.open(package) as archive:
+        source = archive.extractfile(archive.getmember(member)).read().decode()
+    # The handler ships minified: look for the statement and the calls, not for names.
+    deny = source.find('Effect:"Deny",Action:["s3:PutObject"]')
+    assert deny != -1, "aws-cdk-lib's auto-delete handler no longer denies writes"
+    assert "putBucketPolicy" in source
+    assert deny < source.find("deleteObjects("), "the Deny comes before the emptying"
 
 
 def test_outputs_site_and_signaling_urls(dev: Synthesized) -> None:

@@ -9,9 +9,10 @@ import textwrap
 import time
 
 import pytest
-from p2pchat import table_spec
 
 from local import ROOT, dynamodb
+from local.stack import SettingError, StackSettings
+from p2pchat import table_spec
 from tests.local.kit import alive
 
 
@@ -27,8 +28,10 @@ def test_fresh_table_has_the_spec_keys(dynamodb_endpoint, fresh_table):
 
 
 def test_create_table_is_idempotent(dynamodb_endpoint, fresh_table):
-    """A second create leaves the existing table alone and says so."""
+    """A second create leaves the existing table alone and says so, whether it is given the
+    endpoint or a client."""
     assert dynamodb.create_table(dynamodb_endpoint, fresh_table) is False
+    assert dynamodb.create_table(dynamodb.client(dynamodb_endpoint), fresh_table) is False
 
 
 def test_dynamodb_local_stops_leaving_no_jvm():
@@ -79,8 +82,9 @@ def test_missing_java_is_one_clear_error(monkeypatch):
 
 
 def test_moto_fallback_serves_the_table():
-    """LOCAL_DYNAMODB=moto gives moto's app on a loopback port; the table can be created."""
-    with dynamodb.start_database({"LOCAL_DYNAMODB": "moto"}) as database:
+    """moto (LOCAL_DYNAMODB=moto) gives moto's app on a loopback port; the table can be
+    created."""
+    with dynamodb.start_database("moto") as database:
         assert database.kind == "moto"
         assert dynamodb.create_table(database.endpoint, "moto-table") is True
         names = dynamodb.client(database.endpoint).list_tables()["TableNames"]
@@ -88,12 +92,14 @@ def test_moto_fallback_serves_the_table():
 
 
 def test_external_endpoint_is_used_as_is(dynamodb_endpoint):
-    """DYNAMODB_ENDPOINT replaces the local database: nothing is started."""
-    database = dynamodb.start_database({"DYNAMODB_ENDPOINT": dynamodb_endpoint})
+    """An endpoint (DYNAMODB_ENDPOINT) replaces the local database: nothing is started."""
+    database = dynamodb.start_database("dynamodb-local", endpoint=dynamodb_endpoint)
     assert (database.kind, database.endpoint, database.pid) == ("external", dynamodb_endpoint, None)
     database.stop()
 
 
 def test_unknown_backend_is_refused():
-    with pytest.raises(dynamodb.DatabaseUnavailable, match=r"LOCAL_DYNAMODB=.sqlite."):
-        dynamodb.start_database({"LOCAL_DYNAMODB": "sqlite"})
+    with pytest.raises(dynamodb.DatabaseUnavailable, match=r"'sqlite' is not known"):
+        dynamodb.start_database("sqlite")
+    with pytest.raises(SettingError, match=r"LOCAL_DYNAMODB='sqlite' is not known"):
+        StackSettings.from_env({"LOCAL_DYNAMODB": "sqlite"})

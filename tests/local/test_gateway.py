@@ -19,7 +19,6 @@ from aws_lambda_powertools.utilities.parser.models import (
 from botocore.exceptions import ClientError
 
 from infra.headers import security_headers
-from local import gateway
 from tests.local.kit import RawWebSocket, Recorder, run_async, websocket
 
 CONNECTION_ID = re.compile(r"^[A-Za-z0-9_-]{15}=$")
@@ -260,12 +259,23 @@ def test_messages_of_one_connection_run_concurrently(serve_gateway):
         (lambda ws: ws.send_frame(b"x" * (32 * KB + 1)), 1009),
         (lambda ws: ws.send_fragmented(b"x" * (128 * KB + 1), 5), 1009),
         (lambda ws: ws.send_frame(b"\x00\x01", opcode=0x2), 1003),
+        (lambda ws: ws.send_frame(b"\xff\xfe"), 1007),
+        (lambda ws: ws.send_frame(b"x", opcode=0x3), 1002),
+        (lambda ws: ws.send_frame(b"x", opcode=0x0), 1002),
     ],
-    ids=["frame-over-32KB", "message-over-128KB", "binary-frame"],
+    ids=[
+        "frame-over-32KB",
+        "message-over-128KB",
+        "binary-frame",
+        "invalid-utf-8",
+        "reserved-opcode",
+        "continuation-without-start",
+    ],
 )
 def test_limits_close_the_connection(serve_gateway, send, code):
-    """A frame over 32 KB or a message over 128 KB closes with 1009, a binary frame with 1003;
-    then $disconnect reports that code."""
+    """A frame over 32 KB or a message over 128 KB closes with 1009, a binary frame with 1003,
+    a text frame that is not UTF-8 with 1007, a frame that breaks the protocol with 1002; then
+    $disconnect reports that code."""
     handler = Recorder()
     served = serve_gateway(handler)
 
@@ -422,19 +432,3 @@ def test_an_edited_file_is_served_new_on_the_next_request(serve_gateway, tmp_pat
         with pytest.raises(urllib.error.HTTPError) as missing:
             urllib.request.urlopen(served.url + path)
         assert missing.value.code == 404
-
-
-def test_settings_from_env():
-    settings = gateway.Settings.from_env(
-        {"IDLE_TIMEOUT_SECONDS": "5", "MAX_CONNECTION_SECONDS": "9", "STAGE": "dev"},
-        routes=frozenset({"join"}),
-    )
-    assert (settings.idle_timeout, settings.max_duration, settings.stage) == (5.0, 9.0, "dev")
-    assert settings.routes == {"join"}
-    assert gateway.Settings.from_env({}) == gateway.Settings()
-    assert gateway.Settings.from_env({"ICE_TRANSPORT_POLICY": "relay"}).ice_transport_policy == (
-        "relay"
-    )
-    for bad in ({"ICE_TRANSPORT_POLICY": "none"}, {"IDLE_TIMEOUT_SECONDS": "soon"}):
-        with pytest.raises(gateway.SettingError, match=next(iter(bad))):
-            gateway.Settings.from_env(bad)

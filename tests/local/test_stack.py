@@ -1,8 +1,10 @@
-"""``python -m local`` as a person runs it: the real handler behind the gateway with DynamoDB
-Local (or moto), over real HTTP; it serves the site, stops on Ctrl-C leaving nothing, and
-explains a busy port or a missing java in one line."""
+"""The local stack: the real function behind the gateway with DynamoDB Local (or moto), over
+real HTTP, in this process (``local.stack``); and ``python -m local`` as a person runs it, a
+child process: it serves the site, stops on Ctrl-C or SIGTERM leaving nothing, and explains a
+bad setting, a busy port or a missing java in one line."""
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -16,8 +18,8 @@ import aiohttp
 import pytest
 
 from local import ROOT
-from local.stack import start_local_stack
-from tests.local.kit import alive, run_async, websocket
+from local.stack import SettingError, StackSettings, start_local_stack
+from tests.local.kit import alive, local_process, run_async, websocket
 
 JVM_PID = re.compile(r"database\s+dynamodb-local pid (\d+)")
 # Whatever the developer's shell says: DynamoDB Local started by the stack itself.
@@ -71,19 +73,46 @@ def _check_call(frames: dict) -> None:
 @pytest.mark.parametrize("database", ["dynamodb-local", "moto"])
 def test_end_to_end(request, database):
     """Join, signal and peer-left through gateway + real handler + database over real HTTP;
-    with DynamoDB Local (the session's stack, on the session's DynamoDB Local through
-    DYNAMODB_ENDPOINT) and with LOCAL_DYNAMODB=moto (its own stack, stopped with SIGTERM)."""
+    with DynamoDB Local (the session's stack, on the session's DynamoDB Local through its
+    endpoint) and with moto (its own stack, stopped; SIGTERM: test_sigterm_stops_cleanly)."""
     if database == "dynamodb-local":
         stack = request.getfixturevalue("local_stack")
         _check_call(run_async(_call_and_hang_up(stack.ws_url, stack.http_url)))
         endpoint = request.getfixturevalue("dynamodb_endpoint")
         assert f"database   external at {endpoint}" in stack.output()
     else:
-        with start_local_stack(LOCAL_DYNAMODB="moto") as stack:
+        with start_local_stack(database="moto") as stack:
             _check_call(run_async(_call_and_hang_up(stack.ws_url, stack.http_url)))
-            assert stack.stop(signal.SIGTERM) == 0
         assert "database   moto at" in stack.output()
+        assert "database   moto stopped" in stack.output()
     stack.wait_for(r"disconnect\s+\S+ 1000 .*-> 200")
+
+
+def test_stacks_of_other_settings_run_side_by_side(local_stack):
+    """Another configuration is another stack in this process, beside the session's: each
+    function has its own settings. A third person gets into a room of max_peers=4, not into
+    one of the session stack's (2); each stack allows the origins of its own port."""
+    with start_local_stack(StackSettings(database="moto"), max_peers=4) as other:
+        assert other.port != local_stack.port
+        assert f"http://[::1]:{other.port}" in other.function.allowed_origins
+        assert other.function.apigw_endpoint == f"http://127.0.0.1:{other.port}/local"
+        third_in_other = run_async(_third_in_a_room(other, f"side-{other.port}"))
+    third_in_session = run_async(_third_in_a_room(local_stack, f"side-{other.port}"))
+    assert third_in_other["type"] == "joined"
+    assert (third_in_session["type"], third_in_session["code"]) == ("error", "room-full")
+    assert re.search(r"message\s+\S+ join \d+ B -> 200", other.output())
+    assert other.database.endpoint not in local_stack.output()
+
+
+async def _third_in_a_room(stack, room: str) -> dict:
+    """Three people join one room, one after the other: the first frame the third gets."""
+    async with contextlib.AsyncExitStack() as sockets:
+        people = [await sockets.enter_async_context(
+            websocket(stack.ws_url, headers={"Origin": stack.http_url})) for _ in range(3)]
+        for ws in people:
+            await ws.send_str(json.dumps({"action": "join", "room": room, "name": "P"}))
+            first = json.loads(await ws.receive_str())
+        return first
 
 
 def test_foreign_origin_is_refused(local_stack):
@@ -102,9 +131,11 @@ def test_foreign_origin_is_refused(local_stack):
 
 
 def test_serves_and_stops_on_ctrl_c_leaving_nothing():
-    """The site and config.json are served with the CSP; SIGINT closes open sockets with 1001
-    (their $disconnect runs) and ends the process, the JVM and the listening port."""
-    with start_local_stack(**OWN_JVM) as stack:
+    """``python -m local``: the site and config.json are served with the CSP; SIGINT closes
+    open sockets with 1001 (their $disconnect runs) and ends the process, the JVM and the
+    listening port. The developer's AWS profile is never looked up (dummy credentials for
+    local endpoints): one that does not exist here does not matter."""
+    with local_process(**OWN_JVM, AWS_PROFILE="p2pchat-no-such-profile") as stack:
         with urllib.request.urlopen(f"{stack.http_url}/config.json") as response:
             assert json.loads(response.read()) == {
                 "signalingUrl": f"{stack.ws_url}",
@@ -124,6 +155,16 @@ def test_serves_and_stops_on_ctrl_c_leaving_nothing():
     assert re.search(r"connect\s+\S+ from 127\.0\.0\.1 .*-> 200", output)
     assert re.search(r"message\s+\S+ ping \d+ B -> 200", output)
     assert re.search(r"disconnect\s+\S+ 1001 .*-> 200", output)
+    assert "Traceback" not in output
+
+
+def test_sigterm_stops_cleanly():
+    """``python -m local`` with LOCAL_DYNAMODB=moto: SIGTERM ends it with status 0."""
+    with local_process(LOCAL_DYNAMODB="moto") as stack:
+        _check_call(run_async(_call_and_hang_up(stack.ws_url, stack.http_url)))
+        assert stack.stop(signal.SIGTERM) == 0
+    output = stack.output()
+    assert "database   moto at" in output and "database   moto stopped" in output
     assert "Traceback" not in output
 
 
@@ -171,3 +212,24 @@ def test_missing_java_is_one_clear_line():
     lines = (result.stdout + result.stderr).strip().splitlines()
     assert result.returncode == 1
     assert len(lines) == 1 and lines[0].startswith("p2pchat: java is missing"), lines
+
+
+def test_settings_from_env():
+    """The variables of ``python -m local``, read from the mapping given (only its main gives
+    os.environ): the gateway's, the function's, the stack's; a bad one is one clear error."""
+    settings = StackSettings.from_env(
+        {"IDLE_TIMEOUT_SECONDS": "5", "MAX_CONNECTION_SECONDS": "9", "STAGE": "dev",
+         "MAX_PEERS": "4", "LOCAL_DYNAMODB": "moto", "PORT": "0"}
+    )  # fmt: skip
+    gateway = settings.gateway
+    assert (gateway.idle_timeout, gateway.max_duration, gateway.stage) == (5.0, 9.0, "dev")
+    assert (settings.function.max_peers, settings.database, settings.port) == (4, "moto", 0)
+    assert StackSettings.from_env({"PORT": "0"}) == StackSettings()
+    assert StackSettings.from_env({}).port == 8080
+    assert StackSettings.from_env({}).function.ice_servers == []  # loopback: no STUN
+    relay = StackSettings.from_env({"ICE_TRANSPORT_POLICY": "relay"})
+    assert relay.gateway.ice_transport_policy == "relay"
+    for bad in ({"ICE_TRANSPORT_POLICY": "none"}, {"IDLE_TIMEOUT_SECONDS": "soon"},
+                {"PORT": "http"}):  # fmt: skip
+        with pytest.raises(SettingError, match=next(iter(bad))):
+            StackSettings.from_env(bad)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
-from p2pchat import table_spec
-from p2pchat.service import DEFAULT_ICE_SERVERS, Settings, origin_allowed, parse_origins
+import pytest
+
+from p2pchat import settings, table_spec
+from p2pchat.settings import DEFAULT_ICE_SERVERS, Settings, origin_allowed, parse_origins
 
 
 def test_defaults() -> None:
@@ -58,3 +60,54 @@ def test_origins() -> None:
     assert origin_allowed(None, allowed)  # not a browser
     assert parse_origins("") is None and parse_origins(" , ") is None
     assert origin_allowed("https://anything.example", None)
+
+
+def test_every_variable_has_one_provider_and_every_setting_one_variable() -> None:
+    groups = [settings.SET_BY_STACK, settings.SET_BY_STACK_FOR_TURN, settings.SET_BY_LAMBDA,
+              settings.OPTIONAL, settings.LOCAL_ONLY]  # fmt: skip
+    for var in settings.Var:
+        assert sum(var in group for group in groups) == 1, var
+    assert set(settings.FIELD_VARIABLES.values()) <= set(settings.Var)
+
+
+def test_settings_round_trip_through_the_environment() -> None:
+    original = Settings(
+        table_name="t",
+        max_peers=4,
+        allowed_origins=frozenset({"https://a.example", "http://localhost:8080"}),
+        ice_servers=[{"urls": "turn:t.example:3478", "username": "u", "credential": "c"}],
+        ttl_seconds=7200,
+        apigw_endpoint="http://127.0.0.1:9/local",
+        dynamodb_endpoint="http://127.0.0.1:8",
+        region="eu-west-3",
+    )
+    assert Settings.from_env(original.to_env()) == original
+    assert Settings.from_env(Settings().to_env()) == Settings()
+
+
+def test_ice_server_rules_say_what_is_wrong() -> None:
+    ok = [{"urls": ["stun:s.example:3478", "turns:t.example:443?transport=tcp"]}]
+    assert settings.parse_ice_servers(json.dumps(ok)) == ok
+    assert settings.parse_ice_servers([{"urls": "turn:x", "username": None}]) == [
+        {"urls": "turn:x"}
+    ]
+    for broken, words in [
+        ("not json", "JSON list"),
+        ([{"urls": "http://x"}], "0.urls"),
+        ([{"urls": []}], "0.urls"),
+        ([{"urls": "stun:x", "url": "stun:y"}], "0.url"),
+        ([{"urls": "turn:x", "credential": 5}], "0.credential"),
+    ]:
+        with pytest.raises(settings.IceServersError, match=words):
+            settings.parse_ice_servers(broken)
+    assert settings.has_turn([{"urls": ["stun:a", "turn:b"]}])
+    assert not settings.has_turn([{"urls": "stun:a"}])
+
+
+def test_config_json_shape() -> None:
+    assert settings.site_config("wss://x/ws", "relay") == {
+        "signalingUrl": "wss://x/ws",
+        "iceTransportPolicy": "relay",
+    }
+    with pytest.raises(ValueError, match="iceTransportPolicy"):
+        settings.site_config("wss://x/ws", "none")

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from p2pchat import protocol
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,8 +37,8 @@ def js_enum(name: str) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     "name",
-    ["DEFAULT_MAX_PEERS", "MAX_PEERS_LIMIT", "MAX_SIGNAL_BYTES", "MAX_NAME_CHARS",
-     "ROOM_PATTERN", "SESSION_PATTERN", "PEER_ID_PATTERN"],
+    ["DEFAULT_MAX_PEERS", "MAX_PEERS_LIMIT", "MAX_SIGNAL_BYTES", "MAX_DATA_DEPTH",
+     "MAX_NAME_CHARS", "ROOM_PATTERN", "SESSION_PATTERN", "PEER_ID_PATTERN"],
 )  # fmt: skip
 def test_limits_and_patterns_match(name: str) -> None:
     assert js_const(name) == getattr(protocol, name)

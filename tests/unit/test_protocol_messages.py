@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import ValidationError
+
 from p2pchat import protocol
 from p2pchat.protocol import (
     MAX_SIGNAL_BYTES,
@@ -14,16 +16,15 @@ from p2pchat.protocol import (
     Ping,
     Relayed,
     Signal,
-    client_message_adapter,
+    client_messages,
     encode,
 )
-from pydantic import ValidationError
 
 PEER = "AAAAAAAAAAAAAAAAAAAAAA"
 
 
 def parse(message: dict) -> object:
-    return client_message_adapter.validate_python(message)
+    return client_messages().validate_python(message)
 
 
 def test_each_action_parses_to_its_own_type() -> None:
@@ -116,6 +117,7 @@ def test_error_codes_are_stable() -> None:
         "room-full",
         "not-in-room",
         "unknown-peer",
+        "rate-limited",
         "internal",
     }
 

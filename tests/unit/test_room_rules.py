@@ -1,9 +1,9 @@
-"""The pure membership rules (rooms.py) and the error mapping (errors.py)."""
+"""The pure membership rules (rooms.py) and the error mapping (errors.py, function.py)."""
 
 from __future__ import annotations
 
-import pytest
 from p2pchat import errors
+from p2pchat.function import error_frame
 from p2pchat.rooms import (
     MAX_KNOWN_SESSIONS,
     Binding,
@@ -11,6 +11,7 @@ from p2pchat.rooms import (
     JoinPlan,
     KnownSession,
     Member,
+    Refused,
     RoomState,
     decide_join,
     must_leave_first,
@@ -85,14 +86,10 @@ def test_route_signal() -> None:
     sender = Binding("c1", "r", "p1")
     route = route_signal(sender, Binding("c2", "r", "p2"))
     assert route.from_peer == "p1" and route.to.conn == "c2"
-    with pytest.raises(errors.NotInRoom):
-        route_signal(None, Binding("c2", "r", "p2"))
-    with pytest.raises(errors.UnknownPeer):
-        route_signal(sender, None)
-    with pytest.raises(errors.UnknownPeer):
-        route_signal(sender, Binding("c2", "other-room", "p2"))
-    with pytest.raises(errors.UnknownPeer):
-        route_signal(sender, sender)
+    assert route_signal(None, Binding("c2", "r", "p2")) is Refused.NOT_IN_ROOM
+    assert route_signal(sender, None) is Refused.UNKNOWN_PEER
+    assert route_signal(sender, Binding("c2", "other-room", "p2")) is Refused.UNKNOWN_PEER
+    assert route_signal(sender, sender) is Refused.UNKNOWN_PEER
 
 
 def test_peer_ids_are_random_and_long() -> None:
@@ -113,16 +110,17 @@ def test_every_domain_error_maps_to_its_code_in_one_place() -> None:
         errors.RoomFull: "room-full",
         errors.NotInRoom: "not-in-room",
         errors.UnknownPeer: "unknown-peer",
+        errors.RateLimited: "rate-limited",
         errors.Internal: "internal",
     }
-    assert {k: v.value for k, v in errors.ERROR_CODES.items()} == expected
+    assert {kind: kind.code.value for kind in expected} == expected
     for kind, code in expected.items():
-        frame = errors.error_frame(kind())
+        frame = error_frame(kind())
         assert frame.code == code and frame.message
 
 
 def test_unexpected_exceptions_become_a_plain_internal_error() -> None:
-    frame = errors.error_frame(KeyError("ResourceNotFoundException: table p2pchat-prod"))
+    frame = error_frame(KeyError("ResourceNotFoundException: table p2pchat-prod"))
     assert frame.code == "internal"
     assert "Resource" not in frame.message and "p2pchat" not in frame.message
 
