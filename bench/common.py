@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import functools
 import json
 import math
 import os
@@ -105,28 +106,36 @@ def main(
 
 
 @contextlib.contextmanager
-def serve(module: str, *args: str) -> Iterator[tuple[str, subprocess.Popen]]:
+def serve(
+    module: str,
+    *args: str,
+    cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
+    output: list[str] | None = None,
+) -> Iterator[tuple[str, subprocess.Popen]]:
     """`python -m <module>` (`local`: what `make run` runs; `bench.floor`) in a process of its
-    own on a free port: (its http URL, the process) once it says it is running; stopped on the
-    way out."""
+    own on a free port, in `cwd` with `env` added: (its http URL, the process) once it says it
+    is running; its output kept in `output` if given; stopped on the way out."""
     proc = subprocess.Popen(
         [PYTHON, "-m", module, *args],
-        cwd=ROOT,
-        env={**os.environ, "PORT": "0"},
+        cwd=cwd,
+        env={**os.environ, "PORT": "0", **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
     )
+    lines = output if output is not None else []
     try:
-        lines = []
         for line in proc.stdout:
             lines.append(line)
             if ready := re.search(r"running at http://[^/]+:(\d+)/", line):
                 break
         else:
             raise RuntimeError(f"{module} exited with {proc.wait()}:\n{''.join(lines)}")
-        threading.Thread(target=collections.deque, args=(proc.stdout, 0), daemon=True).start()
+        drain = functools.partial(collections.deque, maxlen=0)
+        keep = lines.extend if output is not None else drain
+        threading.Thread(target=keep, args=(proc.stdout,), daemon=True).start()
         yield f"http://127.0.0.1:{ready[1]}", proc
     finally:
         stop_group(proc, (signal.SIGINT, signal.SIGTERM, signal.SIGKILL))

@@ -34,10 +34,8 @@ import contextlib
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -45,9 +43,8 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.common import PYTHON, RESULTS, ROOT, machine, median, percentile, when
+from bench.common import RESULTS, ROOT, machine, median, percentile, serve, when
 from bench.wsclient import CANDIDATE
-from local.processes import stop_group
 from local.settings import WS_PATH
 
 NAME = "flood"
@@ -168,30 +165,12 @@ class Stack:
 
 @contextlib.contextmanager
 def local_stack(checkout: Path, env: dict[str, str]) -> Iterator[Stack]:
-    extra = {"PORT": "0", **env}
+    extra = dict(env)
     if checkout.resolve() != ROOT:  # its own code first, before this venv's editable install
         extra["PYTHONPATH"] = f"{checkout / 'lambdas'}{os.pathsep}{checkout}"
-    proc = subprocess.Popen(
-        [PYTHON, "-m", "local"],
-        cwd=checkout,
-        env={**os.environ, **extra},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        lines: list[str] = []
-        for line in proc.stdout:
-            lines.append(line)
-            if ready := re.search(r"running at http://[^/]+:(\d+)/", line):
-                break
-        else:
-            raise RuntimeError(f"python -m local exited with {proc.wait()}:\n{''.join(lines)}")
-        threading.Thread(target=lines.extend, args=(proc.stdout,), daemon=True).start()
-        yield Stack(proc, int(ready[1]), lines)
-    finally:
-        stop_group(proc, (signal.SIGINT, signal.SIGTERM, signal.SIGKILL))
+    lines: list[str] = []
+    with serve("local", cwd=checkout, env=extra, output=lines) as (url, proc):
+        yield Stack(proc, int(url.rsplit(":", 1)[1]), lines)
 
 
 # ---- the load --------------------------------------------------------------------------------

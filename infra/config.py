@@ -4,13 +4,16 @@ Every setting can be given on the command line (``npx cdk deploy -c stage=prod -
 or in ``cdk.json``'s ``context``; docs/deploy.md has the table (a test keeps it true). A wrong
 value fails synthesis with a message naming the key, before anything reaches AWS.
 
-The settings the function also has (room size, ICE servers, transport policy) are checked with
-the function's own rules from ``p2pchat.settings``, the deployment contract; CDK context only
-adds that the ICE server list may not be empty.
+The settings the function also has (room size, ICE servers, transport policy, TURN) are
+checked with the function's own rules from ``p2pchat.settings``, the deployment contract; CDK
+context only adds that the ICE server list may not be empty, that ``turn=secret`` comes with
+its URLs and a Secrets Manager secret ARN, and that the TURN keys are not given for another
+choice (a typo there would otherwise be ignored silently).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -63,6 +66,19 @@ PRICE_CLASSES = ("100", "200", "All")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}$")
 _WHOLE_NUMBER = re.compile(r"^\s*[+-]?\d+\s*$")
+# A complete Secrets Manager secret ARN: the name (letters, digits and /_+=.@-) and the six
+# characters Secrets Manager appends, as `aws secretsmanager create-secret` prints it.
+_SECRET_ARN = re.compile(
+    r"^arn:aws[a-z-]*:secretsmanager:[a-z]{2}(-[a-z]+)+-\d:\d{12}:secret:[A-Za-z0-9_/+=.@-]+-[A-Za-z0-9]{6}$"
+)
+# The lifetime of minted TURN credentials the function accepts (settings._turn_from_env clamps
+# TURN_CREDENTIAL_SECONDS to this range; a test checks the two agree).
+# The TURN context keys that only turn=secret uses.
+SECRET_TURN_KEYS = ("turnUrls", "turnSecretArn", "turnCredentialSeconds")
+SECRET_TURN_NEEDS = {
+    "turnUrls": "a JSON list of your TURN server's turn: and turns: URLs",
+    "turnSecretArn": "the ARN of the Secrets Manager secret your TURN server shares",
+}
 
 
 class SettingsError(ValueError):
@@ -128,6 +144,22 @@ def _certificate(value: Any) -> str:
     return arn
 
 
+def _turn_urls(value: Any) -> tuple[str, ...]:
+    """The function's rule (``p2pchat.settings.parse_turn_urls``): a JSON list of turn:/turns:."""
+    return contract.parse_turn_urls(value)  # a ValueError naming what is wrong
+
+
+def _secret_arn(value: Any) -> str:
+    arn = str(value).strip()
+    if not _SECRET_ARN.match(arn):
+        raise ValueError(
+            "must be the complete ARN of a Secrets Manager secret, "
+            "arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters> "
+            "(as `aws secretsmanager create-secret` prints it)"
+        )
+    return arn
+
+
 def _text(value: Any) -> Any:
     """Choices may come as JSON numbers from cdk.json (priceClass 100)."""
     return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
@@ -146,6 +178,10 @@ IceServers = Annotated[list[dict[str, Any]], BeforeValidator(_ice_servers)]
 RetentionDays = Annotated[Bounded(1, max(RETENTION_DAYS)), AfterValidator(_retention)]
 DomainName = Annotated[str, BeforeValidator(_domain)]
 CertificateArn = Annotated[str, BeforeValidator(_certificate)]
+TurnChoice = Literal[contract.TURN_MODES]
+TurnUrls = Annotated[tuple[str, ...], BeforeValidator(_turn_urls)]
+SecretArn = Annotated[str, BeforeValidator(_secret_arn)]
+CredentialSeconds = Bounded(*contract.TURN_CREDENTIAL_SECONDS_RANGE)
 
 
 class StackSettings(BaseModel):
@@ -165,9 +201,11 @@ class StackSettings(BaseModel):
         contract.DEFAULT_ICE_TRANSPORT_POLICY, alias="iceTransportPolicy"
     )
     # Messages per second (and burst) of the whole stage, shared by the message routes in
-    # fixed shares (infra/constructs/signaling.py); at least 10, so every route gets some.
+    # fixed shares (infra/constructs/signaling.py), so every route gets some: at least 10 per
+    # second (the smallest share, 5 %, is then 0.5 per second) and a burst of at least 20 (5 %
+    # of it is 1; API Gateway counts bursts in whole requests).
     throttle_rate_limit: Bounded(10, 10_000) = Field(100, alias="throttleRateLimit")
-    throttle_burst_limit: Bounded(10, 5_000) = Field(200, alias="throttleBurstLimit")
+    throttle_burst_limit: Bounded(20, 5_000) = Field(200, alias="throttleBurstLimit")
     # New WebSocket connections per second ($connect); the account's quota is 500 per region.
     connect_rate_limit: Bounded(1, 500) = Field(5, alias="connectRateLimit")
     connect_burst_limit: Bounded(1, 1_000) = Field(10, alias="connectBurstLimit")
@@ -178,13 +216,46 @@ class StackSettings(BaseModel):
     certificate_arn: CertificateArn | None = Field(None, alias="certificateArn")
     price_class: PriceClass = Field("100", alias="priceClass")
     api_gateway_cloudwatch_role: bool = Field(True, alias="apiGatewayCloudWatchRole")
+    # Where TURN credentials come from (docs/network.md): none (STUN only), kvs (a Kinesis
+    # Video Streams signaling channel of this stack, used for its managed TURN only) or secret
+    # (your TURN server: its URLs, and the secret it shares with the function in Secrets
+    # Manager; credentials minted per request, valid turnCredentialSeconds).
+    turn: TurnChoice = Field("none", alias="turn")
+    turn_urls: TurnUrls | None = Field(None, alias="turnUrls")
+    turn_secret_arn: SecretArn | None = Field(None, alias="turnSecretArn")
+    turn_credential_seconds: CredentialSeconds = Field(
+        contract.DEFAULT_TURN_CREDENTIAL_SECONDS, alias="turnCredentialSeconds"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> StackSettings:
-        if self.ice_transport_policy == "relay" and not contract.has_turn(self.ice_servers):
+        if self.turn == "secret":
+            given_parts = {"turnUrls": self.turn_urls, "turnSecretArn": self.turn_secret_arn}
+            missing = [key for key, value in given_parts.items() if value is None]
+            if missing:
+                raise ValueError(
+                    "turn=secret needs "
+                    + " and ".join(f"{key} ({SECRET_TURN_NEEDS[key]})" for key in missing)
+                    + " (docs/deploy.md, TURN)"
+                )
+        else:
+            given = [
+                field.alias
+                for name, field in type(self).model_fields.items()
+                if field.alias in SECRET_TURN_KEYS and name in self.model_fields_set
+            ]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)}: only used with turn=secret, and turn is {self.turn}"
+                )
+        if (
+            self.ice_transport_policy == "relay"
+            and self.turn == "none"
+            and not contract.has_turn(self.ice_servers)
+        ):
             raise ValueError(
-                "iceTransportPolicy relay needs a turn: or turns: server in iceServers "
-                "(with relay only, STUN alone connects no call)"
+                "iceTransportPolicy relay needs TURN: turn=kvs, turn=secret, or a turn: or "
+                "turns: server in iceServers (with relay only, STUN alone connects no call)"
             )
         if (self.domain_name is None) != (self.certificate_arn is None):
             raise ValueError(
@@ -215,6 +286,11 @@ class StackSettings(BaseModel):
     def ice_servers_json(self) -> str:
         """The STUN/TURN list as the function's ICE_SERVERS variable: compact JSON."""
         return contract.ice_servers_json(self.ice_servers)
+
+    @property
+    def turn_urls_json(self) -> str:
+        """turnUrls as the function's TURN_URLS variable: compact JSON."""
+        return json.dumps(list(self.turn_urls or ()), separators=(",", ":"))
 
     @classmethod
     def context_defaults(cls) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The P2PChat stack: wires the table, signaling and site constructs; declares the outputs."""
+"""The P2PChat stack: wires the table, TURN, signaling and site constructs; declares the outputs."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from infra.config import StackSettings
 from infra.constructs.signaling import Signaling
 from infra.constructs.site import Site
 from infra.constructs.table import SignalingTable
+from infra.constructs.turn import Turn
 
 
 class P2PChatStack(Stack):
@@ -26,7 +27,8 @@ class P2PChatStack(Stack):
         Tags.of(self).add("stage", settings.stage)
 
         table = SignalingTable(self, "Table", settings=settings)
-        signaling = Signaling(self, "Signaling", settings=settings, table=table.table)
+        turn = Turn(self, "Turn", settings=settings)
+        signaling = Signaling(self, "Signaling", settings=settings, table=table.table, turn=turn)
         site = Site(
             self,
             "Site",
@@ -38,6 +40,7 @@ class P2PChatStack(Stack):
         signaling.allow_origins(site.origins)
 
         self.table = table
+        self.turn = turn
         self.signaling = signaling
         self.site = site
 
@@ -54,3 +57,20 @@ class P2PChatStack(Stack):
             value=site.distribution.distribution_domain_name,
             description="Point a custom domain's CNAME/alias record here",
         )
+        if turn.channel is not None:
+            CfnOutput(
+                self,
+                "TurnChannelArn",
+                value=turn.channel.attr_arn,
+                description="Kinesis Video Streams signaling channel whose TURN the calls use",
+            )
+        if turn.secret is not None:
+            CfnOutput(
+                self,
+                "FunctionRoleArn",
+                value=signaling.function.role.role_arn,
+                description=(
+                    "Reads the TURN secret: allow it kms:Decrypt in the key policy if the "
+                    "secret uses a customer-managed KMS key"
+                ),
+            )

@@ -24,11 +24,13 @@ export const Action = Object.freeze({
   SIGNAL: 'signal',
   LEAVE: 'leave',
   PING: 'ping',
+  ICE_SERVERS: 'ice-servers',
 });
 
 // Server to client, discriminated on `type`.
 export const MessageType = Object.freeze({
   JOINED: 'joined',
+  ICE_SERVERS: 'ice-servers',
   PEER_JOINED: 'peer-joined',
   SIGNAL: 'signal',
   PEER_LEFT: 'peer-left',
@@ -104,4 +106,10 @@ export function leave() {
 
 export function ping() {
   return { action: Action.PING };
+}
+
+// Fresh ICE servers (answered `ice-servers`): before an ICE restart, or before the TURN
+// credentials of the last ones expire (`iceServersTtl`).
+export function getIceServers() {
+  return { action: Action.ICE_SERVERS };
 }

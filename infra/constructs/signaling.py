@@ -4,8 +4,9 @@ Route selection is ``$request.body.action``; the routes are ``$connect``, ``$dis
 ``$default`` and one per client action of the protocol (``protocol.CLIENT_ACTIONS``), all
 served by the same function. Each route has its own throttle (API Gateway keeps one token
 bucket per route, not one per stage). The function's environment is the deployment contract
-of ``p2pchat.settings`` (``Var``); it may manage connections on this API's stage only and use
-the DynamoDB actions ``p2pchat.store`` calls on the signaling table only.
+of ``p2pchat.settings`` (``Var``) plus the TURN choice's variables (``constructs/turn.py``); it
+may manage connections on this API's stage only, use the DynamoDB actions ``p2pchat.store``
+calls on the signaling table only, and fetch TURN credentials as the TURN choice grants.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from constructs import Construct
 
 from infra.config import LAMBDA_SOURCE_DIR, POWERTOOLS_VERSION, RETENTION_DAYS, StackSettings
 from infra.constructs.nag import acknowledge
+from infra.constructs.turn import Turn
 from p2pchat import observability, protocol
 from p2pchat.settings import Var
 
@@ -49,8 +51,18 @@ TABLE_ACTIONS = (
 # (throttleRateLimit/throttleBurstLimit) is split between the message routes in these shares
 # (percent), so the routes together never exceed it and a flood on one route (say $default,
 # which no browser uses) cannot starve another: signal carries each call's setup (offer,
-# answer, ICE candidates), ping every member's keep-alive, join and leave a few per call.
-MESSAGE_ROUTE_SHARES = {"signal": 40, "ping": 30, "join": 10, "leave": 10, "$default": 10}
+# answer, ICE candidates), ping every member's keep-alive, join and leave a few per call,
+# ice-servers a member's fresh TURN credentials before an ICE restart or their expiry (none
+# without TURN; with kvs, whose credentials last 5 minutes, up to one every 2.5 minutes per
+# relayed member).
+MESSAGE_ROUTE_SHARES = {
+    "signal": 40,
+    "ping": 30,
+    "join": 10,
+    "leave": 10,
+    "ice-servers": 5,
+    "$default": 5,
+}
 # Kept out of the code asset: caches, bytecode and anything test-only.
 ASSET_EXCLUDE = ["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_cache", "**/.DS_Store"]
 
@@ -140,6 +152,7 @@ class Signaling(Construct):
         *,
         settings: StackSettings,
         table: dynamodb.ITable,
+        turn: Turn,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -169,9 +182,10 @@ class Signaling(Construct):
             memory_size=256,
             timeout=Duration.seconds(10),  # API Gateway gives up on an integration at 29 s
             log_group=function_logs,
-            environment=function_environment(settings, table.table_name),
+            environment=function_environment(settings, table.table_name) | turn.environment,
         )
         table.grant(self.function, *TABLE_ACTIONS)
+        turn.grant(self.function)
         acknowledge(
             self.function,
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",

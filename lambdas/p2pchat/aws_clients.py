@@ -38,6 +38,16 @@ class Clients:
     def dynamodb(self, endpoint: str | None, region: str) -> Any:
         return self._client("dynamodb", endpoint, region, DYNAMODB_ATTEMPTS)
 
+    def secrets(self, region: str) -> Any:
+        return self._client("secretsmanager", None, region, DYNAMODB_ATTEMPTS)
+
+    def kinesisvideo(self, region: str) -> Any:
+        return self._client("kinesisvideo", None, region, DYNAMODB_ATTEMPTS)
+
+    def kvs_signaling(self, endpoint: str, region: str) -> Any:
+        """Kinesis Video Streams' signaling data plane at a channel's HTTPS endpoint."""
+        return self._client("kinesis-video-signaling", endpoint, region, DYNAMODB_ATTEMPTS)
+
     def management(self, endpoint: str, region: str) -> Any:
         """The Management API client for one endpoint (https://{domainName}/{stage})."""
         key = (endpoint, region)

@@ -40,7 +40,7 @@ class BadRequest(P2PChatError):
 
 class UnknownAction(P2PChatError):
     code = ErrorCode.UNKNOWN_ACTION
-    default_message = "Unknown action. Use join, signal, leave or ping."
+    default_message = "Unknown action. Use join, signal, leave, ping or ice-servers."
 
 
 class RoomFull(P2PChatError):

@@ -22,11 +22,20 @@ from .budget import Verdict
 from .errors import ErrorCode, Internal, P2PChatError, RateLimited
 from .events import CONNECT, DISCONNECT, NotAnEvent, WebSocketEvent
 from .observability import Metrics, logger
-from .protocol import Error, Join, Leave, Ping, Signal, parse_client_frame
+from .protocol import (
+    ClientFrame,
+    Error,
+    GetIceServers,
+    Join,
+    Leave,
+    Signal,
+    parse_client_frame,
+)
 from .relay import Poster, Relay
 from .service import Signaling
 from .settings import Settings, origin_allowed
 from .store import Store
+from .turn import IceProvider, ice_provider
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 ManagementFactory = Callable[[str, str], Poster]  # (endpoint URL, region) -> poster
@@ -43,6 +52,7 @@ def build_handler(
     dynamodb: Any | None = None,
     management: ManagementFactory | None = None,
     metrics: Metrics | None = None,
+    ice: IceProvider | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Handler:
     """The function for these settings. ``session`` makes the boto3 clients (its credentials
@@ -54,6 +64,7 @@ def build_handler(
         dynamodb=dynamodb or clients.dynamodb(settings.dynamodb_endpoint, settings.region),
         management=management or clients.management,
         metrics=metrics or Metrics(),
+        ice=ice or ice_provider(settings, clients, clock),
         clock=clock,
     )
 
@@ -66,12 +77,14 @@ class SignalingFunction:
         dynamodb: Any,
         management: ManagementFactory,
         metrics: Metrics,
+        ice: IceProvider,
         clock: Callable[[], float],
     ) -> None:
         self._settings = settings
         self._store = Store(dynamodb, settings.table_name, settings.ttl_seconds, clock)
         self._management = management
         self._metrics = metrics
+        self._ice = ice
         self._clock = clock
         # Powertools adds the context's keys and the request id to every log line.
         self._with_context = logger.inject_lambda_context(
@@ -121,16 +134,20 @@ class SignalingFunction:
     def _service(self, ws: WebSocketEvent) -> Signaling:
         endpoint = self._settings.apigw_endpoint or f"https://{ws.domainName}/{ws.stage}"
         poster = self._management(endpoint, self._settings.region)
-        return Signaling(self._store, Relay(poster), self._settings, self._metrics, self._clock)
+        return Signaling(
+            self._store, Relay(poster), self._settings, self._metrics, self._ice, self._clock
+        )
 
 
-def dispatch(service: Signaling, conn: str, message: Join | Signal | Leave | Ping) -> None:
+def dispatch(service: Signaling, conn: str, message: ClientFrame) -> None:
     if isinstance(message, Join):
         service.join(conn, message)
     elif isinstance(message, Signal):
         service.signal(conn, message)
     elif isinstance(message, Leave):
         service.leave(conn)
+    elif isinstance(message, GetIceServers):
+        service.ice_servers(conn)
     else:
         service.ping(conn)
 

@@ -125,18 +125,27 @@ class Ping(_Frame):
     action: Literal["ping"]
 
 
-ClientMessage = Annotated[Join | Signal | Leave | Ping, Field(discriminator="action")]
-CLIENT_ACTIONS = frozenset({"join", "signal", "leave", "ping"})
+class GetIceServers(_Frame):
+    """Fresh ICE servers for a member: before an ICE restart, or before the credentials of
+    the last ones expire."""
+
+    action: Literal["ice-servers"]
+
+
+ClientFrame = Join | Signal | Leave | Ping | GetIceServers
+ClientMessage = Annotated[ClientFrame, Field(discriminator="action")]
+CLIENT_ACTIONS = frozenset({"join", "signal", "leave", "ping", "ice-servers"})
 FIELDS_BY_ACTION = {
     "join": frozenset(Join.model_fields),
     "signal": frozenset(Signal.model_fields),
     "leave": frozenset(Leave.model_fields),
     "ping": frozenset(Ping.model_fields),
+    "ice-servers": frozenset(GetIceServers.model_fields),
 }
 
 
 @cache
-def client_messages() -> TypeAdapter[Join | Signal | Leave | Ping]:
+def client_messages() -> TypeAdapter[ClientFrame]:
     """The validator of a client frame, built on first use and kept."""
     return TypeAdapter(ClientMessage)
 
@@ -153,7 +162,14 @@ class Joined(_Frame):
     you: str
     peers: list[PeerInfo]
     iceServers: list[dict[str, Any]]
+    iceServersTtl: int | None  # seconds the credentials in iceServers last; None: no expiry
     keepaliveSeconds: int
+
+
+class IceServers(_Frame):
+    type: Literal["ice-servers"] = "ice-servers"
+    iceServers: list[dict[str, Any]]
+    iceServersTtl: int | None
 
 
 class PeerJoined(_Frame):
@@ -188,18 +204,17 @@ class Error(_Frame):
     message: str
 
 
-ServerMessage = Annotated[
-    Joined | PeerJoined | Relayed | PeerLeft | Pong | Error, Field(discriminator="type")
-]
+ServerFrame = Joined | IceServers | PeerJoined | Relayed | PeerLeft | Pong | Error
+ServerMessage = Annotated[ServerFrame, Field(discriminator="type")]
 
 
 @cache
-def server_messages() -> TypeAdapter[Joined | PeerJoined | Relayed | PeerLeft | Pong | Error]:
+def server_messages() -> TypeAdapter[ServerFrame]:
     """The validator of a server frame (tests check every frame sent), built on first use."""
     return TypeAdapter(ServerMessage)
 
 
-def encode(message: Joined | PeerJoined | Relayed | PeerLeft | Pong | Error) -> bytes:
+def encode(message: ServerFrame) -> bytes:
     """The text frame posted to a connection."""
     return dumps(message.model_dump(mode="json", by_alias=True)).encode("utf-8")
 
@@ -213,11 +228,11 @@ FIELD_HINTS = {
     "data": (
         f"a JSON object of at most {MAX_SIGNAL_BYTES} bytes, nested at most {MAX_DATA_DEPTH} deep"
     ),
-    "action": "join, signal, leave or ping",
+    "action": "join, signal, leave, ping or ice-servers",
 }
 
 
-def parse_client_frame(body: str | None, *, binary: bool = False) -> Join | Signal | Leave | Ping:
+def parse_client_frame(body: str | None, *, binary: bool = False) -> ClientFrame:
     """A text frame to a client message; raises BadRequest or UnknownAction that say what is
     wrong, never echoing the client's input."""
     if binary:
@@ -235,7 +250,9 @@ def parse_client_frame(body: str | None, *, binary: bool = False) -> Join | Sign
         raise BadRequest("The message must be a JSON object.")
     action = raw.get("action")
     if not isinstance(action, str):
-        raise BadRequest('The message needs an "action": join, signal, leave or ping.')
+        raise BadRequest(
+            'The message needs an "action": join, signal, leave, ping or ice-servers.'
+        )
     if action not in CLIENT_ACTIONS:
         raise UnknownAction()
     try:

@@ -15,9 +15,7 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 
 from .observability import logger
-from .protocol import Error, Joined, PeerJoined, PeerLeft, Pong, Relayed, encode
-
-ServerFrame = Joined | PeerJoined | Relayed | PeerLeft | Pong | Error
+from .protocol import ServerFrame, encode
 
 
 class Poster(Protocol):

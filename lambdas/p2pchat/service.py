@@ -17,6 +17,7 @@ from .errors import Internal, NotInRoom, RoomFull, UnknownPeer
 from .observability import Metrics, logger
 from .protocol import (
     MAX_PEERS_LIMIT,
+    IceServers,
     Join,
     Joined,
     PeerInfo,
@@ -24,9 +25,10 @@ from .protocol import (
     PeerLeft,
     Pong,
     Relayed,
+    ServerFrame,
     Signal,
 )
-from .relay import ConnectionState, Delivery, Relay, ServerFrame
+from .relay import ConnectionState, Delivery, Relay
 from .rooms import (
     Binding,
     Full,
@@ -42,6 +44,7 @@ from .rooms import (
 )
 from .settings import Settings
 from .store import Outcome, Store
+from .turn import IceProvider
 
 # Transactions one request may retry. A retry means another write to the room won, and a room
 # takes at most MAX_PEERS_LIMIT joins before it is full, so the budget runs out only under
@@ -85,11 +88,13 @@ class Signaling:
         relay: Relay,
         settings: Settings,
         metrics: Metrics,
+        ice: IceProvider,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._relay = relay
         self._settings = settings
+        self._ice = ice
         self._budget = MessageBudget(settings.rate_limit, settings.rate_window_seconds)
         self._metrics = metrics
         self._clock = clock
@@ -168,6 +173,15 @@ class Signaling:
         else:
             raise Internal()
 
+    def ice_servers(self, conn: str) -> None:
+        """Fresh ICE servers, for members only: TURN credentials are for people in calls."""
+        current = self._store.get_binding(conn)
+        if current is None:
+            raise NotInRoom()
+        obs.bind(peer_id=current.peer_id, room=current.room)
+        ice = self._ice.offer()
+        self._relay.send(conn, IceServers(iceServers=ice.servers, iceServersTtl=ice.ttl_seconds))
+
     def leave(self, conn: str) -> None:
         current = self._store.get_binding(conn)
         if current is None:
@@ -191,11 +205,13 @@ class Signaling:
         if plan.replaced_conn is not None:
             self._relay.close(plan.replaced_conn)
         others = plan.others()
+        ice = self._ice.offer()
         joined = Joined(
             room=plan.room,
             you=joiner.peer_id,
             peers=[peer_info(m) for m in others],
-            iceServers=self._settings.ice_servers,
+            iceServers=ice.servers,
+            iceServersTtl=ice.ttl_seconds,
             keepaliveSeconds=self._settings.keepalive_seconds,
         )
         self._tell(plan.room, joiner, joined, budget)

@@ -45,6 +45,7 @@ TURN_MODES = ("none", "secret", "kvs")
 # Lifetime of minted credentials: longer than API Gateway's 2-hour connection limit, so a
 # credential outlives the connection that fetched it; a client refreshes them before expiry.
 DEFAULT_TURN_CREDENTIAL_SECONDS = 3 * 3600
+TURN_CREDENTIAL_SECONDS_RANGE = (60, 7 * 24 * 3600)
 TURN_URL_PATTERN = r"^turns?:\S+$"
 
 # RTCConfiguration.iceTransportPolicy, handed to browsers in config.json: "relay" sends media
@@ -335,7 +336,8 @@ def _turn_from_env(env: Mapping[str, str]) -> dict[str, Any]:
     mode = env.get(Var.TURN) or "none"
     values: dict[str, Any] = {
         "turn_credential_seconds": _bounded_int(
-            env, Var.TURN_CREDENTIAL_SECONDS, DEFAULT_TURN_CREDENTIAL_SECONDS, 60, 7 * 24 * 3600
+            env, Var.TURN_CREDENTIAL_SECONDS, DEFAULT_TURN_CREDENTIAL_SECONDS,
+            *TURN_CREDENTIAL_SECONDS_RANGE,
         )
     }
     try:

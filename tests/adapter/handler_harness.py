@@ -16,6 +16,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 from botocore.exceptions import ClientError
 
 from p2pchat import table_spec
@@ -143,6 +144,11 @@ class World:
         self.env = {Var.TABLE_NAME: table, Var.AWS_REGION: TEST_REGION, **(env or {})}
         self.metrics = metrics or Metrics()
         self.now: float | None = None  # None: the real clock; else a fixed epoch time
+        # The function's other AWS clients (Secrets Manager, Kinesis Video Streams) come from
+        # this session: moto's when a mock is active.
+        self.session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=TEST_REGION
+        )
         self._template = load_event("message_ping")
         self.rebuild()
 
@@ -150,6 +156,7 @@ class World:
         self.settings = Settings.from_env(self.env)
         self.function = build_handler(
             self.settings,
+            session=self.session,
             dynamodb=self.db,
             management=self.gateway.factory,
             metrics=self.metrics,

@@ -16,6 +16,7 @@ from tests.adapter.handler_harness import World
 from tests.support import SITE, load_event
 
 SESSION_A = "sessionAAAAAAAAAAAAAAAAAAAA"
+NEEDS_ACTION = 'The message needs an "action": join, signal, leave, ping or ice-servers.'
 
 
 def test_connect_admits_the_site_and_stores_nothing(world: World) -> None:
@@ -216,7 +217,7 @@ def test_unknown_action(world: World) -> None:
         {
             "type": "error",
             "code": "unknown-action",
-            "message": "Unknown action. Use join, signal, leave or ping.",
+            "message": "Unknown action. Use join, signal, leave, ping or ice-servers.",
         }
     ]
 
@@ -233,8 +234,8 @@ def test_unknown_action(world: World) -> None:
         ("", "The message is not valid JSON."),
         ("[1, 2]", "The message must be a JSON object."),
         ('"join"', "The message must be a JSON object."),
-        ("{}", 'The message needs an "action": join, signal, leave or ping.'),
-        ('{"action": 7}', 'The message needs an "action": join, signal, leave or ping.'),
+        ("{}", NEEDS_ACTION),
+        ('{"action": 7}', NEEDS_ACTION),
         ('{"action": "ping", "x": 1}', "Unexpected field for ping."),
         ('{"action": "join", "room": "r"}', 'Missing field "name".'),
         ('{"action": "join", "room": "a b", "name": "x"}', 'Invalid "room": expected 1 to 64'),

@@ -46,6 +46,17 @@ CUSTOM_CONTEXT = {
     "iceTransportPolicy": "relay",
     "iceServers": '[{"urls":"turn:turn.example.com:3478","username":"u","credential":"c"}]',
 }
+# turn=kvs in prod, relay-only (accepted: KVS provides the TURN servers).
+KVS_CONTEXT = {"stage": "prod", "turn": "kvs", "iceTransportPolicy": "relay"}
+TURN_SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:p2pchat/turn-AbCdEf"
+TURN_URLS = ["turn:turn.example.com:3478", "turns:turn.example.com:5349?transport=tcp"]
+# turn=secret in dev: your coturn, its secret in Secrets Manager, 2-hour credentials.
+SECRET_CONTEXT = {
+    "turn": "secret",
+    "turnUrls": json.dumps(TURN_URLS),
+    "turnSecretArn": TURN_SECRET_ARN,
+    "turnCredentialSeconds": "7200",
+}
 
 
 @dataclass

@@ -18,6 +18,8 @@ from infra.config import REPO_ROOT, SettingsError, StackSettings
 from p2pchat import settings as contract
 from p2pchat.protocol import DEFAULT_MAX_PEERS
 
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:p2pchat-turn-AbCdEf"
+URLS = '["turn:turn.example.com:3478"]'
 # cfn-lint warnings that stay, each explained in docs/deploy.md ("cfn-lint warnings").
 EXPLAINED_CFN_LINT_WARNINGS = {"W3005"}
 
@@ -32,7 +34,10 @@ def _acknowledged_ids(synth: Synthesized) -> set[str]:
     return ids
 
 
-@pytest.mark.parametrize("variant", ["dev", "custom"])
+VARIANTS = ["dev", "custom", "kvs", "secret"]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_cdk_nag_finds_nothing_unacknowledged(variant: str, request: pytest.FixtureRequest) -> None:
     """AwsSolutions: every error and warning is fixed in code or acknowledged by its exact id."""
     synth: Synthesized = request.getfixturevalue(variant)
@@ -44,17 +49,21 @@ def test_cdk_nag_finds_nothing_unacknowledged(variant: str, request: pytest.Fixt
     assert findings == []
 
 
-def test_cdk_nag_acknowledgments_are_documented(dev: Synthesized, custom: Synthesized) -> None:
-    """Each acknowledged rule is listed with its reason in docs/deploy.md."""
+def test_cdk_nag_acknowledgments_are_documented(request: pytest.FixtureRequest) -> None:
+    """Each acknowledged rule is listed with its reason in docs/deploy.md; the TURN choices
+    need none of their own (their grants name one resource each)."""
     docs = (REPO_ROOT / "docs" / "deploy.md").read_text()
-    acknowledged = _acknowledged_ids(dev) | _acknowledged_ids(custom)
+    by_variant = {v: _acknowledged_ids(request.getfixturevalue(v)) for v in VARIANTS}
+    assert by_variant["kvs"] <= by_variant["dev"] | by_variant["custom"]
+    assert by_variant["secret"] <= by_variant["dev"] | by_variant["custom"]
+    acknowledged = set().union(*by_variant.values())
     assert acknowledged
     for rule_id in acknowledged:
         rule = rule_id.split("[", 1)[0]
         assert f"`{rule}" in docs, f"{rule_id} is acknowledged but not explained in docs/deploy.md"
 
 
-@pytest.mark.parametrize("variant", ["dev", "custom"])
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_cfn_lint_has_no_errors(variant: str, request: pytest.FixtureRequest) -> None:
     """cfn-lint: no errors; the only warnings are the ones docs/deploy.md explains."""
     synth: Synthesized = request.getfixturevalue(variant)
@@ -139,7 +148,7 @@ def test_settings_defaults_make_a_dev_stack() -> None:
         ({"maxPeers": "4.5"}, "maxPeers"),
         ({"maxPeers": True}, "maxPeers"),
         ({"throttleRateLimit": "fast"}, "throttleRateLimit"),
-        ({"throttleBurstLimit": "5"}, "throttleBurstLimit"),  # under 10: a route would get 0
+        ({"throttleBurstLimit": "19"}, "throttleBurstLimit"),  # under 20: a 5 % route gets 0
         ({"connectRateLimit": "0"}, "connectRateLimit"),
         ({"logRetentionDays": "10"}, "logRetentionDays"),
         ({"iceServers": "not json"}, "iceServers"),
@@ -158,6 +167,43 @@ def test_settings_defaults_make_a_dev_stack() -> None:
         ),
         ({"apiGatewayCloudWatchRole": "maybe"}, "apiGatewayCloudWatchRole"),
         ({"priceClass": "300"}, "priceClass"),
+        ({"turn": "coturn"}, "turn"),
+        ({"turn": "secret"}, "turnUrls"),  # needs both: the message names each missing key
+        ({"turn": "secret"}, "turnSecretArn"),
+        ({"turn": "secret", "turnSecretArn": SECRET_ARN}, "turnUrls"),
+        ({"turn": "secret", "turnUrls": URLS}, "turnSecretArn"),
+        ({"turn": "secret", "turnUrls": "turn:a.example", "turnSecretArn": SECRET_ARN}, "turnUrls"),
+        (
+            {"turn": "secret", "turnUrls": '["stun:a.example"]', "turnSecretArn": SECRET_ARN},
+            "turnUrls",
+        ),
+        ({"turn": "secret", "turnUrls": "[]", "turnSecretArn": SECRET_ARN}, "turnUrls"),
+        ({"turn": "secret", "turnUrls": URLS, "turnSecretArn": "p2pchat-turn"}, "turnSecretArn"),
+        (
+            {"turn": "secret", "turnUrls": URLS, "turnSecretArn": SECRET_ARN[:-7]},  # partial ARN
+            "turnSecretArn",
+        ),
+        (
+            {
+                "turn": "secret",
+                "turnUrls": URLS,
+                "turnSecretArn": SECRET_ARN.replace("secretsmanager", "kms"),
+            },
+            "turnSecretArn",
+        ),
+        (
+            {
+                "turn": "secret",
+                "turnUrls": URLS,
+                "turnSecretArn": SECRET_ARN,
+                "turnCredentialSeconds": "59",
+            },
+            "turnCredentialSeconds",
+        ),
+        ({"turnUrls": URLS}, "turnUrls"),  # only with turn=secret: a typo would go unnoticed
+        ({"turn": "kvs", "turnSecretArn": SECRET_ARN}, "turnSecretArn"),
+        ({"turn": "kvs", "turnCredentialSeconds": "3600"}, "turnCredentialSeconds"),
+        ({"turn": "none", "iceTransportPolicy": "relay"}, "iceTransportPolicy"),
     ],
 )
 def test_settings_refuse_bad_context(context: dict[str, object], key: str) -> None:
@@ -201,6 +247,51 @@ def test_settings_accept_cli_text_values() -> None:
     assert settings.api_gateway_cloudwatch_role is False
     assert settings.ice_servers[0]["username"] == "u"
     assert settings.ice_transport_policy == "relay"
+
+
+def test_turn_settings_per_choice() -> None:
+    """turn=kvs needs nothing else; turn=secret takes its URLs (the function's own
+    parse_turn_urls), a complete secret ARN in any partition and an optional credential
+    lifetime (3 hours by default); relay-only is accepted with either."""
+    kvs = StackSettings.from_context(_context(turn="kvs", iceTransportPolicy="relay"))
+    assert kvs.turn == "kvs" and kvs.turn_urls is None and kvs.turn_secret_arn is None
+    assert kvs.ice_transport_policy == "relay"
+    secret = StackSettings.from_context(
+        _context(turn="secret", turnUrls=URLS, turnSecretArn=SECRET_ARN, iceTransportPolicy="relay")
+    )
+    assert secret.turn_urls == contract.parse_turn_urls(URLS) == ("turn:turn.example.com:3478",)
+    assert secret.turn_urls_json == '["turn:turn.example.com:3478"]'
+    assert secret.turn_secret_arn == SECRET_ARN
+    assert secret.turn_credential_seconds == contract.DEFAULT_TURN_CREDENTIAL_SECONDS == 3 * 3600
+    listed = StackSettings.from_context(  # cdk.json may hold a real JSON list
+        _context(
+            turn="secret",
+            turnUrls=["turns:t.example:443?transport=tcp"],
+            turnSecretArn="arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:a/b-x1Y2z3",
+            turnCredentialSeconds="7200",
+        )
+    )
+    assert listed.turn_urls == ("turns:t.example:443?transport=tcp",)
+    assert listed.turn_credential_seconds == 7200
+    assert StackSettings.from_context(_context()).turn == "none"
+
+
+def test_credential_lifetime_bounds_are_the_functions() -> None:
+    """turnCredentialSeconds accepts exactly what the function keeps: it clamps
+    TURN_CREDENTIAL_SECONDS to the same range (one definition, in the contract)."""
+    low, high = contract.TURN_CREDENTIAL_SECONDS_RANGE
+    for given, kept in ((low - 1, low), (low, low), (high, high), (high + 1, high)):
+        env = {"TURN": "secret", "TURN_URLS": URLS, "TURN_SECRET_ARN": SECRET_ARN}
+        env["TURN_CREDENTIAL_SECONDS"] = str(given)
+        assert contract.Settings.from_env(env).turn_credential_seconds == kept
+        context = _context(
+            turn="secret", turnUrls=URLS, turnSecretArn=SECRET_ARN, turnCredentialSeconds=given
+        )
+        if given == kept:
+            assert StackSettings.from_context(context).turn_credential_seconds == given
+        else:
+            with pytest.raises(SettingsError):
+                StackSettings.from_context(context)
 
 
 def test_account_role_can_be_left_out() -> None:

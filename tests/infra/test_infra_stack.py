@@ -6,12 +6,23 @@ import json
 import re
 from pathlib import Path
 
-from aws_cdk.assertions import Match
-from cdk_synth import CERTIFICATE_ARN, REGION, Synthesized, render, signaling_url
+import pytest
+from aws_cdk import App, Stack
+from aws_cdk.assertions import Match, Template
+from cdk_synth import (
+    ACCOUNT,
+    CERTIFICATE_ARN,
+    REGION,
+    TURN_SECRET_ARN,
+    Synthesized,
+    render,
+    signaling_url,
+)
 
 from infra import headers
-from infra.config import POWERTOOLS_VERSION, REPO_ROOT
+from infra.config import POWERTOOLS_VERSION, REPO_ROOT, StackSettings
 from infra.constructs import signaling as signaling_construct
+from infra.constructs.turn import Turn
 from p2pchat import observability, protocol, table_spec
 from p2pchat.settings import site_config
 
@@ -222,11 +233,16 @@ def test_dynamodb_actions_are_what_store_py_calls() -> None:
     assert _store_iam_actions() == set(signaling_construct.TABLE_ACTIONS)
 
 
-def test_no_wildcard_resource_in_the_handler_policy(dev: Synthesized) -> None:
-    """Nothing the handler may do is granted on `*`."""
-    for statement in _handler_statements(dev):
+@pytest.mark.parametrize("variant", ["dev", "kvs", "secret"])
+def test_no_wildcard_resource_in_the_handler_policy(
+    variant: str, request: pytest.FixtureRequest
+) -> None:
+    """Nothing the handler may do is granted on `*`, whatever the TURN choice."""
+    synth: Synthesized = request.getfixturevalue(variant)
+    for statement in _handler_statements(synth):
         assert "*" not in _resources(statement), statement
         assert statement["Effect"] == "Allow"
+        assert "Condition" not in statement
 
 
 def test_table_schema_ttl_pitr_and_billing(dev: Synthesized) -> None:
@@ -288,6 +304,20 @@ def test_every_message_route_has_a_share() -> None:
     docs = (REPO_ROOT / "docs" / "deploy.md").read_text()
     for route, share in shares.items():
         assert f"| `{route}` | {share} %" in docs, f"docs/deploy.md: {route}'s share"
+
+
+def test_every_route_gets_a_share_at_the_lowest_limits() -> None:
+    """At the smallest throttleRateLimit and throttleBurstLimit the context accepts, every
+    message route still gets a rate above 0 and a burst of at least one request, and together
+    they stay within the stage's budget."""
+    lowest = {"throttleRateLimit": "10", "throttleBurstLimit": "20"}
+    settings = StackSettings.from_context(lowest.get)
+    throttles = signaling_construct.route_throttles(settings)
+    del throttles["$connect"]
+    assert set(throttles) == set(signaling_construct.MESSAGE_ROUTE_SHARES)
+    assert all(rate > 0 and burst >= 1 for rate, burst in throttles.values()), throttles
+    assert sum(rate for rate, _ in throttles.values()) == 10
+    assert sum(burst for _, burst in throttles.values()) <= 20
 
 
 def test_stage_waits_for_the_routes_it_throttles(dev: Synthesized) -> None:
@@ -576,6 +606,118 @@ def test_outputs_site_and_signaling_urls(dev: Synthesized) -> None:
     distribution_id = dev.logical_id(dev.stack.site.distribution)
     assert outputs["SiteUrl"]["Value"] == f"https://{distribution_id.lower()}.cloudfront.net"
     assert outputs["SignalingUrl"]["Value"] == signaling_url(dev)
+
+
+# ---- TURN: none, kvs, secret ---------------------------------------------------------------
+
+
+def _statements(synth: Synthesized) -> set[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """The handler's statements as (sorted actions, rendered resources), all Allow."""
+    found = set()
+    for statement in _handler_statements(synth):
+        assert statement["Effect"] == "Allow" and "Condition" not in statement, statement
+        resources = tuple(sorted(str(render(r)) for r in _resources(statement)))
+        found.add((tuple(sorted(_actions(statement))), resources))
+    return found
+
+
+@pytest.mark.parametrize("variant", ["dev", "kvs", "secret"])
+def test_handler_statements_per_turn_choice(variant: str, request: pytest.FixtureRequest) -> None:
+    """Exactly the table's actions, ManageConnections on this stage, and per TURN choice:
+    none, GetIceServerConfig + GetSignalingChannelEndpoint on the stack's channel (kvs), or
+    GetSecretValue on the one secret (secret; no DescribeSecret, no KMS)."""
+    synth: Synthesized = request.getfixturevalue(variant)
+    table_id = synth.logical_id(synth.stack.table.table)
+    api_id = synth.logical_id(synth.stack.signaling.api).lower()
+    stage = synth.settings.stage
+    expected = {
+        (tuple(sorted(signaling_construct.TABLE_ACTIONS)), (f"arn:{table_id}",)),
+        (
+            ("execute-api:ManageConnections",),
+            (f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/{stage}/*/@connections/*",),
+        ),
+    }
+    if variant == "kvs":
+        channel_id = synth.stack.get_logical_id(synth.stack.turn.channel)
+        expected.add(
+            (
+                ("kinesisvideo:GetIceServerConfig", "kinesisvideo:GetSignalingChannelEndpoint"),
+                (f"arn:{channel_id}",),
+            )
+        )
+    if variant == "secret":
+        expected.add((("secretsmanager:GetSecretValue",), (TURN_SECRET_ARN,)))
+    assert _statements(synth) == expected
+
+
+def test_turn_none_adds_no_resource_and_no_output(dev: Synthesized, custom: Synthesized) -> None:
+    """turn=none (the default) is today's stack: no channel, no TURN variable, no output."""
+    for synth in (dev, custom):
+        assert not synth.resources("AWS::KinesisVideo::SignalingChannel")
+        assert not synth.resources("AWS::SecretsManager::Secret")
+        assert {"TurnChannelArn", "FunctionRoleArn"}.isdisjoint(synth.json["Outputs"])
+        _, function = _handler(synth)
+        assert "TURN" not in function["Properties"]["Environment"]["Variables"]
+
+
+def test_kvs_creates_one_single_master_channel(kvs: Synthesized) -> None:
+    """turn=kvs: one SINGLE_MASTER signaling channel named by CloudFormation (two stages never
+    collide), retained in prod like the table; the function and an output get its ARN."""
+    channel_id, channel = kvs.one("AWS::KinesisVideo::SignalingChannel")
+    assert channel["Properties"]["Type"] == "SINGLE_MASTER"
+    assert "Name" not in channel["Properties"]
+    assert channel["DeletionPolicy"] == "Retain" and kvs.settings.is_prod
+    _, function = _handler(kvs)
+    env = function["Properties"]["Environment"]["Variables"]
+    assert env["TURN"] == "kvs"
+    assert env["KVS_CHANNEL_ARN"] == {"Fn::GetAtt": [channel_id, "Arn"]}
+    assert kvs.json["Outputs"]["TurnChannelArn"]["Value"] == {"Fn::GetAtt": [channel_id, "Arn"]}
+    assert not kvs.resources("AWS::SecretsManager::Secret")
+
+
+def test_kvs_channel_follows_the_stage() -> None:
+    """The channel is deleted with a dev stack and kept with a prod one."""
+    for stage, policy in (("dev", "Delete"), ("prod", "Retain")):
+        stack = Stack(App(), "TurnOnly")
+        Turn(
+            stack, "Turn", settings=StackSettings.from_context({"turn": "kvs", "stage": stage}.get)
+        )
+        channels = Template.from_stack(stack).find_resources("AWS::KinesisVideo::SignalingChannel")
+        assert [c["DeletionPolicy"] for c in channels.values()] == [policy]
+
+
+def test_kvs_allows_relay_only(kvs: Synthesized) -> None:
+    """iceTransportPolicy relay is accepted with turn=kvs and written into config.json's
+    settings: KVS provides the TURN servers, iceServers keeps STUN only."""
+    assert kvs.settings.ice_transport_policy == "relay"
+    assert kvs.settings.ice_servers == [{"urls": ["stun:stun.l.google.com:19302"]}]
+
+
+def test_secret_environment_and_no_secret_value(secret: Synthesized) -> None:
+    """turn=secret: TURN, TURN_URLS (compact JSON), TURN_SECRET_ARN and
+    TURN_CREDENTIAL_SECONDS; the template holds the secret's ARN but no value, no dynamic
+    reference to it and no Secrets Manager resource."""
+    _, function = _handler(secret)
+    env = function["Properties"]["Environment"]["Variables"]
+    assert env["TURN"] == "secret"
+    assert json.loads(env["TURN_URLS"]) == [
+        "turn:turn.example.com:3478",
+        "turns:turn.example.com:5349?transport=tcp",
+    ]
+    assert env["TURN_SECRET_ARN"] == TURN_SECRET_ARN
+    assert env["TURN_CREDENTIAL_SECONDS"] == "7200"
+    text = json.dumps(secret.json)
+    assert "resolve:secretsmanager" not in text and "SecretString" not in text
+    assert not secret.resources("AWS::SecretsManager::Secret")
+    assert not secret.resources("AWS::KinesisVideo::SignalingChannel")
+
+
+def test_secret_outputs_the_role_that_reads_it(secret: Synthesized) -> None:
+    """FunctionRoleArn: the role a customer-managed KMS key's policy must allow kms:Decrypt."""
+    role_id = secret.logical_id(secret.stack.signaling.function.role)
+    output = secret.json["Outputs"]["FunctionRoleArn"]
+    assert output["Value"] == {"Fn::GetAtt": [role_id, "Arn"]}
+    assert "kms:Decrypt" in output["Description"]
 
 
 # ---- variants ------------------------------------------------------------------------------

@@ -5,8 +5,10 @@ finds the Python standard library, what the Lambda runtime ships, and AWS's publ
 layer, nothing else. This imports the handler's whole module tree in a clean interpreter (no
 site, no .pth files) whose sys.path is the asset, then a folder holding only the runtime's and
 the layer's packages (links into the venv's site-packages), with the environment the stack
-sets. A package from anywhere else fails the import, as it would in Lambda; an optional import
-(botocore tries certifi, and falls back to its own CA bundle) just takes its fallback.
+sets, for each TURN choice (kvs builds its kinesisvideo client at init; secretsmanager and
+kinesis-video-signaling come with botocore too). A package from anywhere else fails the
+import, as it would in Lambda; an optional import (botocore tries certifi, and falls back to
+its own CA bundle) just takes its fallback.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import pytest
 from cdk_synth import REGION, Synthesized, render
 
 from infra.config import LAMBDA_SOURCE_DIR
@@ -62,12 +65,17 @@ def _loaded_modules(env: dict[str, str], site_packages: Path) -> dict[str, str |
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_handler_imports_only_what_the_cloud_provides(dev: Synthesized, tmp_path: Path) -> None:
+@pytest.mark.parametrize("variant", ["dev", "kvs", "secret"])
+def test_handler_imports_only_what_the_cloud_provides(
+    variant: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     """The function's whole module tree imports with the asset, the standard library and the
-    packages the Lambda runtime and the Powertools layer provide, and nothing else."""
+    packages the Lambda runtime and the Powertools layer provide, and nothing else, with the
+    environment of each TURN choice (none, kvs, secret)."""
+    synth: Synthesized = request.getfixturevalue(variant)
     (function,) = (
         f
-        for f in dev.resources("AWS::Lambda::Function").values()
+        for f in synth.resources("AWS::Lambda::Function").values()
         if f["Properties"].get("Handler") == signaling_construct.HANDLER
     )
     env = {k: str(v) for k, v in render(function["Properties"]["Environment"]["Variables"]).items()}
