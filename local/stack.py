@@ -7,11 +7,13 @@
     with start_local_stack(max_peers=4) as stack:                  # tests, benchmarks
         stack.http_url, stack.ws_url, stack.port, stack.output(), stack.wait_for(r"...")
 
-Up, in this order: the listening sockets (a busy port fails at once), the database
-(DynamoDB Local, moto, or the endpoint given), the table, the function
+Up, in this order: the listening sockets (a busy port fails at once), coturn when asked for
+(``coturn=True``, ``local.coturn``: the function then mints TURN credentials for it), the
+database (DynamoDB Local, moto, or the endpoint given), the table, the function
 (``p2pchat.function.build_handler`` with the settings given, its endpoints pointed here and
 dummy credentials), the gateway. Down in the reverse order: open sockets close with 1001 (each
-gets its ``$disconnect``), invocations queued or in flight finish, then the database stops.
+gets its ``$disconnect``), invocations queued or in flight finish, then the database stops,
+then coturn.
 Several stacks with different settings can run in one process: nothing is read from, or
 written to, ``os.environ``.
 """
@@ -36,6 +38,7 @@ from aiohttp import web
 
 from local import dynamodb, gateway
 from local.console import compact
+from local.coturn import Coturn, start_coturn
 from local.settings import WS_PATH
 from local.settings import Settings as GatewaySettings
 from local.websocket import Handler
@@ -79,6 +82,9 @@ class StackSettings:
     port: int = 0  # 0: a free one
     hosts: tuple[str, ...] = DEFAULT_HOSTS
     metrics: bool = False  # the function's EMF metric lines (stdout)
+    # Start Debian's coturn on loopback beside the stack (TURN=1), with a fresh secret: the
+    # function then offers it (turn="secret", its URLs, that secret).
+    coturn: bool = False
 
     def with_changes(self, **changes: Any) -> StackSettings:
         """These settings with some fields changed, each named as a field of this class, of
@@ -103,7 +109,13 @@ class StackSettings:
     def from_env(cls, env: Mapping[str, str]) -> StackSettings:
         """The variables of ``python -m local`` (docs/local-stack.md) in ``env``: the
         function's own (``p2pchat.settings.Var``) read by ``Settings.from_env``, and the
-        stack's. Raises SettingError. Only ``python -m local``'s main passes ``os.environ``."""
+        stack's. Raises SettingError. Only ``python -m local``'s main passes ``os.environ``.
+
+        ``TURN=1`` is the stack's own switch (start coturn); any other ``TURN`` value is the
+        function's (none, secret with TURN_URLS and TURN_SECRET, kvs)."""
+        coturn = env.get("TURN") == "1"
+        if coturn or env.get("TURN") == "0":
+            env = {k: v for k, v in env.items() if k != "TURN"}
         function = Settings.from_env(env)
         if not env.get(Var.ICE_SERVERS):
             function = replace(function, ice_servers=[])  # loopback calls need no STUN
@@ -134,6 +146,7 @@ class StackSettings:
             port=_number(env, "PORT", int) if env.get("PORT") else 8080,
             hosts=tuple(h for h in env.get("HOST", "").split(",") if h) or DEFAULT_HOSTS,
             metrics=env.get("POWERTOOLS_METRICS_DISABLED", "true").lower() == "false",
+            coturn=coturn,
         )
 
 
@@ -151,6 +164,7 @@ class Stack:
     port: int
     database: dynamodb.Database
     function: Settings  # as the function was built: its endpoints point here
+    coturn: Coturn | None = None  # with StackSettings.coturn
 
     @property
     def http_url(self) -> str:
@@ -190,7 +204,9 @@ async def run_stack(
     starts it, the one that runs this stack."""
     sockets = listen(settings.hosts, settings.port)
     port = sockets[0].getsockname()[1]
+    relay = None
     try:
+        relay = _start_relay(settings, log)
         started = time.monotonic()
         database = dynamodb.start_database(
             settings.database, endpoint=settings.function.dynamodb_endpoint
@@ -202,6 +218,9 @@ async def run_stack(
                 dynamodb_endpoint=database.endpoint,
                 apigw_endpoint=f"http://127.0.0.1:{port}/{settings.gateway.stage}",
             )
+            if relay is not None:
+                function = replace(function, turn="secret", turn_urls=relay.urls,
+                                   turn_secret=relay.secret, turn_secret_arn=None)  # fmt: skip
             dynamodb.create_table(database.endpoint, function.table_name, function.region)
             pid = f" pid {database.pid}" if database.pid else ""
             log.info("database   %s%s at %s, table %s (%.1f s)", database.kind, pid,
@@ -220,15 +239,29 @@ async def run_stack(
             try:
                 for sock in sockets:
                     await web.SockSite(runner, sock).start()
-                yield Stack(port, database, function)
+                yield Stack(port, database, function, relay)
             finally:
                 await runner.cleanup()
         finally:
             database.stop()
             log.info("database   %s stopped", database.kind)
     finally:
+        if relay is not None:
+            relay.stop()
+            log.info("turn       coturn stopped")
         for sock in sockets:
             sock.close()
+
+
+def _start_relay(settings: StackSettings, log: logging.Logger) -> Coturn | None:
+    """coturn, if the settings ask for it; first, so that a missing turnserver fails before
+    the JVM starts. Its secret is never logged."""
+    if not settings.coturn:
+        return None
+    relay = start_coturn()
+    log.info("turn       coturn pid %d at 127.0.0.1:%d (UDP and TCP), credentials for %d s",
+             relay.pid, relay.port, settings.function.turn_credential_seconds)  # fmt: skip
+    return relay
 
 
 def listen(hosts: tuple[str, ...], port: int) -> list[socket.socket]:
@@ -369,7 +402,7 @@ def start_local_stack(
         except Exception as error:
             raise StackFailed(f"the local stack did not start: {error}\n{lines.text()}") from error
         try:
-            yield LocalStack(stack.port, stack.database, stack.function, lines)
+            yield LocalStack(stack.port, stack.database, stack.function, stack.coturn, lines)
         finally:
             loop.call_soon_threadsafe(stop.set)
     finally:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the system tools the project needs are here: java (DynamoDB Local) for `run`,
-# plus Debian's chromium (browser tests) and coturn (relay-only calls) for `test` and `bench`.
+# plus Debian's chromium (browser tests) and coturn (relay-only calls) for `test` and `bench`,
+# and nftables (the browser tests' blocked networks, in network namespaces) for `test`.
 # As root it installs what is missing with apt-get; otherwise it names what to install and fails.
 set -euo pipefail
 need=("$@")
@@ -10,6 +11,8 @@ for tool in "${need[@]}"; do
     java) command -v java >/dev/null 2>&1 || missing_pkgs+=(default-jre-headless) ;;
     chromium) [ -x /usr/bin/chromium ] || missing_pkgs+=(chromium) ;;
     coturn) command -v turnserver >/dev/null 2>&1 || missing_pkgs+=(coturn) ;;
+    # nft lives in /usr/sbin, which a non-root PATH often lacks: look there too.
+    nftables) command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing_pkgs+=(nftables) ;;
     *) echo "ensure-tools: unknown tool $tool" >&2; exit 2 ;;
   esac
 done

@@ -10,6 +10,7 @@
 //   peer.setLocalStream(stream);          // now or later; new tracks are negotiated at once
 //   peer.addEventListener('track', (e) => video.srcObject = e.detail.stream);
 //   peer.receive(data);                   // every signal `data` from that peer (see classify)
+//   peer.setIceServers(servers);          // fresh TURN credentials, for the next gathering
 //   peer.restartIce();  peer.close();
 //
 // Wire shape of `data` (inside the protocol's `signal` frame):
@@ -241,6 +242,19 @@ export class Peer extends EventTarget {
     if (this.closed) return;
     this._armConnectTimer();
     this.pc.restartIce(); // fires negotiationneeded; the offer carries new ICE credentials
+  }
+
+  // New ICE servers (fresh TURN credentials), used from the next gathering on: an ICE
+  // restart, or this connection's first. A TURN allocation already made keeps the credentials
+  // it was made with. Everything else in the configuration stays as it is: setConfiguration
+  // throws on a changed bundlePolicy, rtcpMuxPolicy or certificates.
+  setIceServers(iceServers) {
+    if (this.closed) return;
+    try {
+      this.pc.setConfiguration({ ...this.pc.getConfiguration(), iceServers });
+    } catch (error) {
+      this._emit('error', { error });
+    }
   }
 
   close() {

@@ -11,12 +11,15 @@
 //   {kind:'bye'}                     leaving on purpose: drop the connection now
 // See docs/frontend.md for the reconnect design.
 
-import { cleanName, ErrorCode, join, leave, MessageType, signal } from './protocol.js';
+import { cleanName, ErrorCode, join, leave, MessageType, ping, signal } from './protocol.js';
 import { boot } from './boot.js';
 import { forgetSession, releaseSession, roomUrl, sessionToken } from './invite.js';
 import { Peer, SpareConnection } from './peer.js';
 import { savedMedia, saveMedia, savedName, saveName } from './prefs.js';
 import { RoomView } from './ui.js';
+import { callObservations, checkSettled, CHECK_MS, diagnoseCall, judgeNetwork, pathWords,
+  relayConfigured, selectedPath, stunConfigured } from './diagnosis.js';
+import { connectionReport, gatherCandidates, statsOf, watchConnection } from './netcheck.js';
 
 const OUTBOX_LIMIT = 500;
 const SPARE_REFILL_MS = 3000; // a new spare connection once a call's set-up is over
@@ -36,7 +39,9 @@ const state = {
   room: null,
   name: null,
   me: null, // my peer id in this room (from `joined`)
-  iceServers: [],
+  iceServers: [], // what new connections get: from `joined`, then `ice-servers`
+  iceServersTtl: null, // seconds their TURN credentials last (null: nothing expires)
+  iceRefreshAt: null, // when to ask for fresh ones (Date.now() ms)
   iceTransportPolicy: 'all', // from config.json: 'relay' hides our addresses from the others
   joined: false, // the current socket holds a membership
   everJoined: false,
@@ -169,6 +174,8 @@ function onServerMessage(message) {
     case MessageType.ERROR:
       onError(message);
       break;
+    case MessageType.ICE_SERVERS: // the answer to sig.requestIceServers(): refreshIce uses it
+      break;
     default: // pong: any frame already counts as a sign of life
   }
 }
@@ -179,7 +186,7 @@ function onJoined(message) {
   state.everJoined = true;
   state.rejoinPending = false;
   state.me = message.you;
-  state.iceServers = Array.isArray(message.iceServers) ? message.iceServers : [];
+  useIceServers(message);
   sig.setKeepalive(message.keepaliveSeconds * 1000);
   sig.markHealthy();
   view.banner(null);
@@ -205,6 +212,7 @@ function onJoined(message) {
   for (const item of queued) relay(item.peer ? item.peer.remoteId : item.to, item.data, item.peer);
   for (const early of state.early.splice(0)) onSignal(early.from, early.data);
   if (reconnect) view.notify('Reconnected to the server');
+  if (!state.members.size) checkNetwork(); // alone: what this network allows, while waiting
 }
 
 function onPeerJoined(peer, resumed) {
@@ -309,6 +317,8 @@ function createPeer(id, remoteEpoch = null, { answering = false, first = null } 
     log: (...items) => note('pc', id.slice(0, 4), ...items),
   });
   state.peers.set(id, peer);
+  iceDue.set(peer, state.iceRefreshAt);
+  watches.set(peer, watchConnection(peer.pc));
   // Negotiation first (it runs off this thread), the page after. A newcomer offers at once,
   // even while its camera is still opening (its tracks follow without renegotiation).
   if (state.media) peer.setLocalStream(state.media.stream);
@@ -318,6 +328,7 @@ function createPeer(id, remoteEpoch = null, { answering = false, first = null } 
   const current = () => state.peers.get(peer.remoteId) === peer;
   view.addRemote(id, state.names.get(id));
   view.setRemoteStatus(id, 'connecting');
+  view.setRemoteDiagnosis(id, null); // a new connection: an old one's cause is past
   view.setRemoteMedia(id, state.remoteMedia.get(id) ?? { camera: true, mic: true });
   peer.addEventListener('track', (event) => {
     if (current()) view.setRemoteStream(peer.remoteId, event.detail.stream);
@@ -331,6 +342,7 @@ function createPeer(id, remoteEpoch = null, { answering = false, first = null } 
     const why = event.detail.reason === 'timeout' ? 'could not be established' : 'was lost';
     dismissFailure(peer);
     failureNotices.set(peer, view.notify(`The connection to ${displayName(peer.remoteId)} ${why}. Press Retry.`));
+    explainFailure(peer);
   });
   peer.addEventListener('error', (event) => {
     note('peer-error', String(event.detail.error));
@@ -355,6 +367,7 @@ function makeSpare() {
 
 function onPeerConnection(peer, connectionState) {
   const id = peer.remoteId;
+  note('state', id, connectionState);
   if (state.away.has(id) && connectionState !== 'connected') {
     removePeer(id); // no server and no media: they are gone
     view.notify(`${displayName(id)} left`);
@@ -368,8 +381,11 @@ function onPeerConnection(peer, connectionState) {
     failed: 'failed',
   }[connectionState];
   if (status) view.setRemoteStatus(id, status);
+  if (connectionState !== 'connected') paths.delete(peer); // said again once back
   if (connectionState === 'connected') {
     dismissFailure(peer); // back by itself or by Retry: "Press Retry" is out of date
+    connectedOnce.add(peer);
+    showPath(peer);
     flushState(id);
   }
 }
@@ -456,12 +472,15 @@ function displayName(id) {
   return state.names.get(id) ?? 'The other person';
 }
 
-view.on('retry', ({ id }) => {
+view.on('retry', async ({ id }) => {
   const peer = state.peers.get(id);
   if (!peer) return;
   view.setRemoteStatus(id, 'connecting');
+  view.setRemoteDiagnosis(id, null); // a new attempt
+  if (state.iceServersTtl !== null) await refreshIce('retry'); // new allocations ahead
+  if (peer.closed || state.peers.get(id) !== peer) return;
   if (peer.pc.signalingState === 'stable' && peer.pc.remoteDescription) {
-    peer.restartIce();
+    restartIce(peer, 'retry');
   } else {
     // Negotiation itself is stuck: start a fresh connection; the other side follows.
     peer.close();
@@ -469,6 +488,171 @@ view.on('retry', ({ id }) => {
     createPeer(id).hello();
   }
 });
+
+// ---- why a call connects the way it does: netcheck.js observes, diagnosis.js decides ------
+const watches = new WeakMap(); // Peer -> its ICE errors (netcheck.watchConnection)
+const paths = new WeakMap(); // Peer -> 'direct' | 'relayed', as last shown
+const connectedOnce = new WeakSet(); // Peers whose connection has worked at some point
+const PATH_REFRESH_MS = 5000; // ICE may move a call to another candidate pair
+const SERVER_PROBE_MS = 3000; // a ping unanswered this long: the socket to the server is dead
+let networkChecked = false;
+let pathTimer = null;
+
+// Run once, while alone in the room, with the ICE servers the call will use (the lobby has
+// none: the function gives TURN credentials to members only). Blocks nothing.
+async function checkNetwork() {
+  if (networkChecked) return;
+  networkChecked = true;
+  view.setNetworkCheck('checking');
+  const servers = state.iceServers;
+  const result = await gatherCandidates(servers, { timeoutMs: CHECK_MS, until: checkSettled });
+  const verdict = judgeNetwork({
+    relayConfigured: relayConfigured(servers),
+    stunConfigured: stunConfigured(servers),
+    policy: state.iceTransportPolicy,
+    ...result,
+  });
+  const seen = result.candidates.map((c) => `${c.type}/${c.relayProtocol ?? c.protocol}`);
+  note('check', verdict.verdict, seen.join(','), result.errors.map((e) => e.code).join(','));
+  if (state.left) return;
+  view.setNetworkCheck(verdict);
+  view.announce(`${verdict.title}. ${verdict.advice}`);
+}
+
+// A connection that failed or did not connect within CONNECT_TIMEOUT_MS (peer.js): the most
+// likely cause, on its tile and to screen readers.
+async function explainFailure(peer) {
+  const [report, signalingUp] = await Promise.all([
+    connectionReport(peer.pc, watches.get(peer)),
+    serverAnswers(),
+  ]);
+  if (state.peers.get(peer.remoteId) !== peer || peer.closed || peer.connectionState === 'connected') {
+    return;
+  }
+  const why = diagnoseCall(callObservations(report, {
+    name: state.names.get(peer.remoteId) ?? null,
+    signalingUp,
+    wasConnected: connectedOnce.has(peer),
+    relayConfigured: relayConfigured(peer.pc.getConfiguration().iceServers),
+    policy: state.iceTransportPolicy,
+  }));
+  note('diagnosis', peer.remoteId, why.cause);
+  if (view.setRemoteDiagnosis(peer.remoteId, why)) view.announce(`${why.title}. ${why.advice}`);
+}
+
+// Does the server still hear us? A socket can look open while nothing gets through (a network
+// that dropped it silently): a ping must bring an answer. A dead one is replaced at once.
+function serverAnswers() {
+  if (!sig || !state.joined || !sig.isOpen) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (ok) => {
+      clearTimeout(timer);
+      sig.removeEventListener('message', heard);
+      if (!ok) sig.reconnectNow();
+      resolve(ok);
+    };
+    const heard = () => done(true);
+    const timer = setTimeout(() => done(false), SERVER_PROBE_MS);
+    sig.addEventListener('message', heard);
+    sig.send(ping());
+  });
+}
+
+// Direct or relayed, from the candidate pair the connection uses; announced when it changes.
+async function showPath(peer) {
+  pathTimer ??= setInterval(refreshPaths, PATH_REFRESH_MS);
+  const selected = selectedPath(await statsOf(peer.pc));
+  if (state.peers.get(peer.remoteId) !== peer || peer.connectionState !== 'connected') return;
+  const words = pathWords(selected, state.names.get(peer.remoteId) ?? 'the other person');
+  if (!words) return;
+  view.setRemotePath(peer.remoteId, words);
+  if (paths.get(peer) === words.path) return;
+  paths.set(peer, words.path);
+  note('path', peer.remoteId, `${selected.local}/${selected.remote}`, selected.relayProtocol ?? '');
+  view.announce(words.announce);
+}
+
+function refreshPaths() {
+  if (state.left) return;
+  for (const peer of state.peers.values()) {
+    if (peer.connectionState === 'connected') showPath(peer);
+  }
+}
+
+// ---- ICE servers: TURN credentials expire (iceServersTtl); fresh ones come before ----------
+// A TURN allocation keeps the credentials it was made with. coturn checks their expiry only
+// when an allocation is made, so every ICE restart and every new connection needs fresh ones;
+// a server that checks each refresh of an allocation too would drop a relayed call once they
+// expire. So: fresh servers before a restart we start (Retry), and at 80 % of their lifetime
+// (and at least ICE_REFRESH_MARGIN_S before it ends), given to every connection for its next
+// gathering; a connection whose media goes through its own relay then restarts ICE, so that
+// it is allocated anew with them. docs/frontend.md.
+const ICE_REFRESH_SHARE = 0.8;
+const ICE_REFRESH_MARGIN_S = 10;
+const ICE_RETRY_MS = 5000; // no answer (the socket is down): ask again; a rejoin brings some too
+const iceDue = new WeakMap(); // Peer -> when the credentials its allocations use need replacing
+let iceTimer = null;
+
+// Seconds from receiving credentials that last `ttl` until fresh ones are due: never less than
+// half the lifetime, so that very short lifetimes cannot make the page ask in a loop.
+function iceRefreshDelay(ttl) {
+  return Math.max(ttl / 2, Math.min(ttl * ICE_REFRESH_SHARE, ttl - ICE_REFRESH_MARGIN_S));
+}
+
+// Servers from `joined` or `ice-servers`: new connections get them, existing ones use them
+// from their next gathering on.
+function useIceServers({ iceServers, iceServersTtl }) {
+  state.iceServers = Array.isArray(iceServers) ? iceServers : [];
+  state.iceServersTtl = Number.isFinite(iceServersTtl) && iceServersTtl > 0 ? iceServersTtl : null;
+  state.iceRefreshAt =
+    state.iceServersTtl === null ? null : Date.now() + iceRefreshDelay(state.iceServersTtl) * 1000;
+  for (const peer of state.peers.values()) peer.setIceServers(state.iceServers);
+  scheduleIceRefresh();
+}
+
+function scheduleIceRefresh() {
+  clearTimeout(iceTimer);
+  iceTimer = null;
+  if (state.left) return;
+  const due = [state.iceRefreshAt, ...[...state.peers.values()].map((peer) => iceDue.get(peer))];
+  const first = Math.min(...due.filter(Number.isFinite));
+  if (Number.isFinite(first)) iceTimer = setTimeout(() => refreshIce('expiry'), Math.max(0, first - Date.now()));
+}
+
+// Ask the server for fresh ICE servers and use them; connections relayed through allocations
+// whose credentials are due restart ICE. Whether fresh servers came.
+async function refreshIce(reason) {
+  note('ice-servers', 'ask', reason);
+  const fresh = state.joined && sig ? await sig.requestIceServers() : null;
+  if (state.left) return false;
+  if (!fresh) {
+    note('ice-servers', 'no answer', reason);
+    if (reason === 'expiry') {
+      clearTimeout(iceTimer);
+      iceTimer = setTimeout(() => refreshIce('expiry'), ICE_RETRY_MS);
+    }
+    return false;
+  }
+  const now = Date.now();
+  const due = [...state.peers.values()].filter((peer) => iceDue.get(peer) <= now);
+  useIceServers(fresh);
+  for (const peer of due) iceDue.set(peer, state.iceRefreshAt);
+  scheduleIceRefresh(); // before any await: from the new due times only
+  for (const peer of due) {
+    const selected = selectedPath(await statsOf(peer.pc));
+    if (peer.closed || peer.connectionState !== 'connected') continue; // Retry restarts those
+    if (selected?.local === 'relay') restartIce(peer, 'credentials');
+  }
+  return true;
+}
+
+// An ICE restart (new ICE credentials; new TURN allocations with the current servers).
+function restartIce(peer, reason) {
+  note('ice-restart', peer.remoteId, reason);
+  iceDue.set(peer, state.iceRefreshAt);
+  watches.get(peer)?.reset(); // the restart gathers afresh
+  peer.restartIce();
+}
 
 // ---- local media ------------------------------------------------------------------------
 function onMedia(media) {
@@ -578,6 +762,7 @@ function shutdown() {
   for (const peer of state.peers.values()) peer.close();
   state.peers.clear();
   clearTimeout(spareTimer);
+  clearTimeout(iceTimer);
   if (spare) spare.close();
   spare = null;
   for (const id of [...state.stateDue.keys()]) dropDueState(id);

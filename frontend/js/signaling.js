@@ -6,13 +6,14 @@
 //   sig.addEventListener('open', () => sig.send(join(...)));   // every (re)connection
 //   sig.addEventListener('message', (e) => handle(e.detail));  // parsed server frames
 //   sig.addEventListener('down', (e) => show(e.detail.retryInMs));
+//   const fresh = await sig.requestIceServers();               // {iceServers, iceServersTtl}
 //   sig.connect();  ...  sig.close();                          // close() is final
 //
 // A socket that does not open in time, or that stays silent after a ping, is treated as
 // dead and replaced. Reconnect delays grow exponentially with "equal jitter" (half fixed,
 // half random) so a room full of tabs does not reconnect in lockstep.
 
-import { ping } from './protocol.js';
+import { getIceServers, MessageType, ping } from './protocol.js';
 
 // Until the server says how often (`joined`'s keepaliveSeconds): API Gateway closes idle
 // sockets at 10 min.
@@ -21,6 +22,7 @@ const PONG_TIMEOUT_MS = 15 * 1000;
 const OPEN_TIMEOUT_MS = 10 * 1000;
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 15 * 1000;
+export const ICE_SERVERS_TIMEOUT_MS = 5 * 1000;
 
 export function backoffDelay(attempt, random = Math.random) {
   const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
@@ -39,6 +41,7 @@ export class SignalingClient extends EventTarget {
     this._timers = new Set();
     this._pingTimer = null;
     this._pongTimer = null;
+    this._iceRequest = null;
   }
 
   get isOpen() {
@@ -63,6 +66,7 @@ export class SignalingClient extends EventTarget {
       this._emit('open', { reconnect: this.connections > 1 });
     });
     ws.addEventListener('message', (event) => {
+      if (this.ws !== ws) return; // a socket let go by reconnectNow
       this._heard();
       let message;
       try {
@@ -103,9 +107,45 @@ export class SignalingClient extends EventTarget {
     return true;
   }
 
-  // Drop this socket now and reconnect (for tests and for "the server forgot us").
+  // Fresh ICE servers (`ice-servers`, for members): the answer, or null when the socket is
+  // down, the socket closes or no answer comes within timeoutMs. One request at a time: a
+  // second caller gets the same answer.
+  requestIceServers(timeoutMs = ICE_SERVERS_TIMEOUT_MS) {
+    if (this._iceRequest) return this._iceRequest;
+    if (!this.send(getIceServers())) return Promise.resolve(null);
+    this._iceRequest = new Promise((resolve) => {
+      const done = (answer) => {
+        this._clear(timer);
+        this.removeEventListener('message', onMessage);
+        this.removeEventListener('closed', onClosed);
+        this._iceRequest = null;
+        resolve(answer);
+      };
+      const onMessage = (event) => {
+        if (event.detail.type === MessageType.ICE_SERVERS) done(event.detail);
+      };
+      const onClosed = () => done(null);
+      const timer = this._after(timeoutMs, () => done(null));
+      this.addEventListener('message', onMessage);
+      this.addEventListener('closed', onClosed);
+    });
+    return this._iceRequest;
+  }
+
+  // Drop this socket now and reconnect (a silent socket, "the server forgot us", tests). The
+  // socket is let go at once: on a dead uplink its closing handshake never completes, and
+  // the browser would report the close only after about a minute.
   reconnectNow() {
-    if (this.ws) this.ws.close(4000, 'reconnect');
+    const ws = this.ws;
+    if (!ws) return;
+    this.ws = null;
+    this._stopKeepalive();
+    try {
+      ws.close(4000, 'reconnect');
+    } catch {
+      /* already closing */
+    }
+    if (!this.closed) this._scheduleReconnect({ code: 4000 });
   }
 
   close() {

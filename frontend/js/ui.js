@@ -290,6 +290,57 @@ export class RoomView extends View {
     label.textContent = text ?? '';
     label.hidden = !text;
     tile.querySelector('.retry').hidden = status !== 'failed';
+    // A diagnosis stays through Chromium's failed -> connecting flaps (its ICE agent keeps
+    // checking): it goes once the call connects, or when room.js starts a new attempt.
+    if (status === 'connected') this.setRemoteDiagnosis(id, null);
+    if (status !== 'connected' && status !== 'away') this.setRemotePath(id, null); // media stopped
+  }
+
+  // How the media travels (diagnosis.pathWords: {path, label, detail}), or null: unknown.
+  setRemotePath(id, words) {
+    const tile = this.tiles.get(id);
+    if (!tile) return;
+    const badge = tile.querySelector('.badge-path');
+    if (words) tile.dataset.path = words.path;
+    else delete tile.dataset.path;
+    badge.textContent = words?.label ?? '';
+    badge.title = words?.detail ?? '';
+    badge.hidden = !words;
+  }
+
+  // Why a connection failed ({cause, title, advice}, diagnosis.diagnoseCall), or null.
+  // Returns whether the tile now says something it did not (worth announcing).
+  setRemoteDiagnosis(id, why) {
+    const tile = this.tiles.get(id);
+    if (!tile) return false;
+    const box = tile.querySelector('.tile-why');
+    const before = box.hidden ? null : box.textContent;
+    box.querySelector('.tile-why-title').textContent = why?.title ?? '';
+    box.querySelector('.tile-why-advice').textContent = why?.advice ?? '';
+    box.hidden = !why;
+    if (why) tile.dataset.cause = why.cause;
+    else delete tile.dataset.cause;
+    return Boolean(why) && box.textContent !== before;
+  }
+
+  // The check run while waiting for others: 'checking', or {verdict, title, advice}.
+  setNetworkCheck(result) {
+    const section = this.$('netcheck');
+    section.hidden = false;
+    const checking = result === 'checking';
+    section.dataset.verdict = checking ? 'checking' : result.verdict;
+    this.$('netcheck-verdict').textContent = checking ? 'Checking what your network allows…' : result.title;
+    this.showMessage('netcheck-advice', checking ? null : result.advice);
+  }
+
+  // Said to screen readers (a polite live region); what is on screen says it too.
+  announce(text) {
+    const region = this.$('announcer');
+    region.textContent = '';
+    // A new text node in a later task: the same words twice are announced twice.
+    setTimeout(() => {
+      region.textContent = text;
+    }, 50);
   }
 
   removeRemote(id) {

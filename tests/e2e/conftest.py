@@ -14,12 +14,16 @@ import os
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from local import ROOT
 from local.browser import CHROMIUM, CHROMIUM_ARGS
+
+if TYPE_CHECKING:
+    from . import netns
 
 VIEWPORT = {"width": 1280, "height": 800}
 # The README's screenshots: refreshed in docs/ only on request (`make screenshots`), so that a
@@ -82,6 +86,46 @@ RISING_JS = """async ([base, timeoutMs]) => {
 
 def inbound(page: Page) -> dict | None:
     return page.evaluate(INBOUND_JS)
+
+
+# The pair ICE selected on the page's first connection: the candidate types, the transport
+# policy, and how the local candidate reaches TURN (for a relayed call).
+SELECTED_PAIR_JS = """async () => {
+  const pc = [...window.p2pchat.peers.values()][0].pc;
+  const stats = await pc.getStats();
+  let pairId = null;
+  stats.forEach((s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId;
+  });
+  const pair = pairId && stats.get(pairId);
+  if (!pair) return null;
+  const local = stats.get(pair.localCandidateId);
+  return {policy: pc.getConfiguration().iceTransportPolicy,
+          local: local.candidateType, remote: stats.get(pair.remoteCandidateId).candidateType,
+          relayProtocol: local.relayProtocol ?? null,
+          relay: `${local.address}:${local.port}/${local.relayProtocol}`};
+}"""
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator[netns.Lab]:
+    """Two network namespaces with their own browsers and a relay (tests/e2e/netns.py, which
+    imports this module: hence imported here, not at the top)."""
+    from . import netns
+
+    with netns.lab(tmp_path_factory.mktemp("netns"), browser.browser_type) as created:
+        yield created
+
+
+@pytest.fixture
+def open_in(lab: netns.Lab) -> Iterator[Callable[[str, str], Page]]:
+    """Pages in the lab's namespaces; the firewalls go back to "server only" afterwards."""
+    lab.open_all()
+    try:
+        with lab.pages() as open_:
+            yield open_
+    finally:
+        lab.open_all()
 
 
 def wait_media_rising(page: Page, base: dict | None = None, timeout: int = CALL_TIMEOUT_MS):

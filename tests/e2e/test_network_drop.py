@@ -19,36 +19,20 @@ return to ``connected``) are printed (``pytest -s``); docs/frontend.md quotes th
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import os
-import secrets
-import signal
-import socket
-import struct
-import subprocess
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from local.dynamodb import die_with_parent
+from local.coturn import Coturn, CoturnUnavailable, start_coturn
 from local.stack import LocalStack, StackFailed, start_local_stack
 
-from .conftest import wait_media_rising
+from .conftest import SELECTED_PAIR_JS, wait_media_rising
 from .test_call import create_room, join_by_link, remote_tiles
 
 pytestmark = pytest.mark.browser
 
-TURNSERVER = "/usr/bin/turnserver"
-REALM = "p2pchat.test"
-READY_SECONDS = 10.0
 # Measured with chromium 156 (docs/frontend.md): "disconnected" 5-6 s after the relay froze,
 # "failed" 10 s later (15 s in all), "connected" 0.1-0.3 s after it thawed. The waits below
 # are generous bounds, not expectations.
@@ -57,106 +41,24 @@ FAILED_MS = 60_000
 RECOVERED_MS = 20_000
 
 
-@dataclass
-class Turn:
-    """A coturn on 127.0.0.1:``port`` with TURN REST (shared secret) authentication."""
-
-    port: int
-    secret: str
-    process: subprocess.Popen
-    lines: list[str] = field(default_factory=list)
-
-    def ice_server(self, ttl: int = 3600) -> dict:
-        """An RTCIceServer with TURN REST credentials: ``<expiry>:<id>`` and its HMAC."""
-        username = f"{int(time.time()) + ttl}:p2pchat-e2e"
-        digest = hmac.new(self.secret.encode(), username.encode(), hashlib.sha1).digest()
-        return {
-            "urls": f"turn:127.0.0.1:{self.port}?transport=udp",
-            "username": username,
-            "credential": base64.b64encode(digest).decode(),
-        }
-
-    def freeze(self) -> None:
-        os.kill(self.process.pid, signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        os.kill(self.process.pid, signal.SIGCONT)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.thaw()  # a stopped process cannot act on SIGTERM
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _answers_stun(port: int) -> bool:
-    """A STUN Binding request to 127.0.0.1:port gets a Binding success response."""
-    transaction = secrets.token_bytes(12)
-    request = struct.pack("!HHI", 0x0001, 0, 0x2112A442) + transaction
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(0.2)
-        sock.sendto(request, ("127.0.0.1", port))
-        try:
-            reply = sock.recv(2048)
-        except (TimeoutError, ConnectionRefusedError):
-            return False
-    return reply[:2] == b"\x01\x01" and reply[8:20] == transaction
-
-
 @pytest.fixture(scope="module")
-def turn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Turn]:
-    if not os.path.exists(TURNSERVER):
-        pytest.fail(f"{TURNSERVER} is missing: apt-get install coturn (make test does)",
-                    pytrace=False)  # fmt: skip
-    folder: Path = tmp_path_factory.mktemp("coturn")
-    port = _free_udp_port()
-    secret = secrets.token_urlsafe(24)
-    # -n: not Debian's config (it logs to syslog); loopback peers: both browsers are here.
-    command = [TURNSERVER, "-n", "--listening-ip=127.0.0.1", f"--listening-port={port}",
-               "--use-auth-secret", f"--static-auth-secret={secret}", f"--realm={REALM}",
-               "--allow-loopback-peers", "--no-cli", "--no-tls", "--no-dtls",
-               "--log-file=stdout", f"--pidfile={folder / 'turnserver.pid'}"]  # fmt: skip
-    process = subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-        preexec_fn=die_with_parent,  # never outlives the test process
-    )
-    server = Turn(port, secret, process)
-    drain = threading.Thread(target=lambda: server.lines.extend(process.stdout), daemon=True)
-    drain.start()
+def turn() -> Iterator[Coturn]:
+    """coturn on a free loopback port (local.coturn, what ``TURN=1 make run`` starts)."""
     try:
-        deadline = time.monotonic() + READY_SECONDS
-        while not _answers_stun(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"turnserver did not start on 127.0.0.1:{port}:\n"
-                            + "".join(server.lines), pytrace=False)  # fmt: skip
-        yield server
-    finally:
-        server.stop()
-        drain.join(timeout=5)
+        relay = start_coturn()
+    except CoturnUnavailable as error:
+        pytest.fail(f"{error} (make test installs coturn)", pytrace=False)
+    with relay:
+        yield relay
 
 
 @pytest.fixture(scope="module")
-def relay_stack(turn: Turn, dynamodb_endpoint: str) -> Iterator[LocalStack]:
-    """The product with the coturn as its only ICE server and relay-only ICE."""
+def relay_stack(turn: Coturn, dynamodb_endpoint: str) -> Iterator[LocalStack]:
+    """The product with the coturn (over UDP) as its only ICE server and relay-only ICE."""
     try:
         with start_local_stack(
             dynamodb_endpoint=dynamodb_endpoint,
-            ice_servers=[turn.ice_server()],
+            ice_servers=[{**turn.ice_server(), "urls": turn.urls[0]}],
             ice_transport_policy="relay",
         ) as stack:
             yield stack
@@ -165,7 +67,7 @@ def relay_stack(turn: Turn, dynamodb_endpoint: str) -> Iterator[LocalStack]:
 
 
 @pytest.fixture
-def frozen_relay_is_thawed(turn: Turn) -> Iterator[Turn]:
+def frozen_relay_is_thawed(turn: Coturn) -> Iterator[Coturn]:
     """A test that fails while the relay is frozen must not leave it so for the next one."""
     yield turn
     turn.thaw()
@@ -181,20 +83,6 @@ WATCH_JS = """() => {
   pc.addEventListener('connectionstatechange', () => log('pc', pc.connectionState));
 }"""
 
-# The pair ICE selected, as candidate types: "relay/relay" for a call through TURN only.
-SELECTED_PAIR_JS = """async () => {
-  const pc = [...window.p2pchat.peers.values()][0].pc;
-  const stats = await pc.getStats();
-  let pairId = null;
-  stats.forEach((s) => {
-    if (s.type === 'transport' && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId;
-  });
-  const pair = pairId && stats.get(pairId);
-  if (!pair) return null;
-  return {policy: pc.getConfiguration().iceTransportPolicy,
-          local: stats.get(pair.localCandidateId).candidateType,
-          remote: stats.get(pair.remoteCandidateId).candidateType};
-}"""
 
 
 def now_ms(page: Page) -> float:
@@ -234,7 +122,8 @@ def relay_call(open_page, stack: LocalStack) -> tuple[Page, Page, dict, dict]:
     a0, b0 = wait_media_rising(ana), wait_media_rising(bo)
     for page in (ana, bo):
         pair = page.evaluate(SELECTED_PAIR_JS)
-        assert pair == {"policy": "relay", "local": "relay", "remote": "relay"}, pair
+        types = {key: pair[key] for key in ("policy", "local", "remote")}
+        assert types == {"policy": "relay", "local": "relay", "remote": "relay"}, pair
         page.evaluate(WATCH_JS)
     return ana, bo, a0, b0
 
@@ -276,7 +165,7 @@ def tile_connected_without_retry_notice(page: Page) -> None:
     assert "Press Retry" not in page.locator("#notices").inner_text()
 
 
-def freeze_until_failed(turn: Turn, pages: tuple[Page, ...]) -> tuple[dict, dict]:
+def freeze_until_failed(turn: Coturn, pages: tuple[Page, ...]) -> tuple[dict, dict]:
     """Freeze the relay until every page's connection is ``failed`` and its tile offers Retry;
     the times (ms from the freeze) to ``disconnected`` and to ``failed``, per page."""
     frozen = {page: now_ms(page) for page in pages}
@@ -334,7 +223,8 @@ def test_long_drop_fails_then_recovers_or_retry_restarts_ice(
         expect(remote_tiles(page)).to_have_attribute("data-status", "connected")
         expect(remote_tiles(page).get_by_role("button", name="Retry")).to_be_hidden()
         pair = page.evaluate(SELECTED_PAIR_JS)
-        assert pair == {"policy": "relay", "local": "relay", "remote": "relay"}, pair
+        types = {key: pair[key] for key in ("policy", "local", "remote")}
+        assert types == {"policy": "relay", "local": "relay", "remote": "relay"}, pair
     print(
         f"\nlong drop: disconnected after {seconds(lost, pages)}, failed after "
         f"{seconds(failed, pages)}; relay back: connected by itself after "
