@@ -1,6 +1,8 @@
 """Time to first frame: the second person opens the invite link -> both sides decode video,
-the product (`python -m local`) against the floor (bench/floor), interleaved in one browser.
-Method and findings: docs/benchmarks.md, section 1.
+the product (`python -m local`) against the floor (bench/floor), and the product relay-only
+through a local TURN server (`TURN=1 ICE_TRANSPORT_POLICY=relay python -m local`: coturn,
+credentials minted per join), interleaved in one browser. Method and findings:
+docs/benchmarks.md, section 1.
 
     .venv/bin/python -m bench.ttff            # 24 calls each, after 2 warm-up calls each
     .venv/bin/python -m bench.ttff --calls 3 --warmup 1
@@ -16,7 +18,8 @@ from pathlib import Path
 
 from bench.common import call, chromium, main, median, ms, percentile, serve, when
 
-TARGETS = ("product", "floor")
+TARGETS = ("product", "relay", "floor")
+COLORS = {"product": "#2f7ed8", "relay": "#d8842f", "floor": "#7a869a"}
 # Person 2's milestones, in the order of a call (ms after person 2's navigation start).
 MILESTONES = {
     "p2.dcl": "page loaded (DOMContentLoaded)",
@@ -78,9 +81,12 @@ def run(args: argparse.Namespace) -> dict:
     failures: dict[str, list] = {name: [] for name in TARGETS}
     with contextlib.ExitStack() as stack:
         product, _ = stack.enter_context(serve("local"))
+        relay_env = {"TURN": "1", "ICE_TRANSPORT_POLICY": "relay"}
+        relay, _ = stack.enter_context(serve("local", env=relay_env))
         floor, _ = stack.enter_context(serve("bench.floor", "--port", "0"))
         links = {
             "product": (product, "{base}/room.html?room={room}"),
+            "relay": (relay, "{base}/room.html?room={room}"),
             "floor": (floor, "{base}/room?room={room}"),
         }
         browser = stack.enter_context(chromium())
@@ -106,6 +112,9 @@ def run(args: argparse.Namespace) -> dict:
     }
     for stat in ("median", "p95"):
         out[f"ratio_{stat}"] = out["summaries"]["product"][stat] / out["summaries"]["floor"][stat]
+        out[f"relay_ratio_{stat}"] = (
+            out["summaries"]["relay"][stat] / out["summaries"]["product"][stat]
+        )
     return out
 
 
@@ -120,13 +129,14 @@ def headline(d: dict) -> str:
 
 def render(d: dict) -> str:
     s = d["summaries"]
+    targets = [name for name in TARGETS if name in s]
     out = [
         when(d),
         "",
         "| | calls | failed (no video in 20 s) | median | p95 |",
         "|---|---|---|---|---|",
     ]
-    for name in TARGETS:
+    for name in targets:
         v = s[name]
         out.append(
             f"| {name} | {v['calls']} | {len(v['failures'])} | {ms(v['median'])} | {ms(v['p95'])} |"
@@ -134,18 +144,25 @@ def render(d: dict) -> str:
     out += [
         f"| **ratio product / floor** | | | **{d['ratio_median']:.2f}x** | "
         f"**{d['ratio_p95']:.2f}x** |",
+    ]
+    if "relay" in s:
+        out.append(
+            f"| **ratio relay / product** (relay-only through the local coturn) | | | "
+            f"**{d['relay_ratio_median']:.2f}x** | **{d['relay_ratio_p95']:.2f}x** |"
+        )
+    out += [
         "",
         "Person 2's milestones (median ms after person 2's navigation start):",
         "",
-        "| milestone | product | floor |",
-        "|---|---|---|",
+        "| milestone | " + " | ".join(targets) + " |",
+        "|---" * (len(targets) + 1) + "|",
     ]
     for key, label in MILESTONES.items():
         cells = [
             f"{s[n]['milestones'][key]['median']:.0f}"
             if s[n]["milestones"].get(key, {}).get("n")
             else "n/a"
-            for n in TARGETS
+            for n in targets
         ]
         out.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(out)
@@ -159,7 +176,8 @@ def chart(d: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.2))
-    for name, color in zip(TARGETS, ("#2f7ed8", "#7a869a"), strict=True):
+    for name in [name for name in TARGETS if name in d["summaries"]]:
+        color = COLORS[name]
         v = d["summaries"][name]
         xs = sorted(v["ttff_ms"])
         label = f"{name}: median {v['median']:.0f} ms, p95 {v['p95']:.0f} ms (n={len(xs)})"
