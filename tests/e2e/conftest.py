@@ -174,6 +174,30 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+def watched_page(context: BrowserContext, name: str) -> Page:
+    """A page of `context` whose page errors, dialogs and CSP reports are kept on its
+    ``watch`` (a Watch named `name`), for the test to fail on."""
+    watch = Watch(name)
+    page = context.new_page()
+    page.set_default_timeout(CALL_TIMEOUT_MS)
+    page.on("pageerror", lambda error: watch.errors.append(str(error)))
+
+    def on_dialog(dialog) -> None:
+        watch.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+
+    def on_console(message) -> None:
+        text = message.text
+        if "Content Security Policy" in text or "Content-Security-Policy" in text:
+            watch.csp.append(text)
+
+    page.on("console", on_console)
+    page.watch = watch  # type: ignore[attr-defined]
+    return page
+
+
 @pytest.fixture
 def open_page(browser: Browser) -> Iterator[Callable[..., Page]]:
     contexts: list[BrowserContext] = []
@@ -182,25 +206,8 @@ def open_page(browser: Browser) -> Iterator[Callable[..., Page]]:
     def _open(name: str, **options) -> Page:
         context = browser.new_context(viewport=options.pop("viewport", VIEWPORT), **options)
         contexts.append(context)
-        watch = Watch(name)
-        watches.append(watch)
-        page = context.new_page()
-        page.set_default_timeout(CALL_TIMEOUT_MS)
-        page.on("pageerror", lambda error: watch.errors.append(str(error)))
-
-        def on_dialog(dialog) -> None:
-            watch.dialogs.append(dialog.message)
-            dialog.dismiss()
-
-        page.on("dialog", on_dialog)
-
-        def on_console(message) -> None:
-            text = message.text
-            if "Content Security Policy" in text or "Content-Security-Policy" in text:
-                watch.csp.append(text)
-
-        page.on("console", on_console)
-        page.watch = watch  # type: ignore[attr-defined]
+        page = watched_page(context, name)
+        watches.append(page.watch)
         return page
 
     yield _open

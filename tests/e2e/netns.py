@@ -47,7 +47,7 @@ from local.browser import CHROMIUM, CHROMIUM_ARGS
 from local.processes import die_with_parent, stop_group
 from local.stack import LocalStack, StackFailed, start_local_stack
 
-from .conftest import CALL_TIMEOUT_MS, VIEWPORT, Watch
+from .conftest import VIEWPORT, Watch, watched_page
 
 IP = "/usr/sbin/ip"
 NFT = "/usr/sbin/nft"
@@ -308,23 +308,8 @@ class Lab:
         def _open(key: str, name: str) -> Page:
             context = self.browsers[key].new_context(viewport=VIEWPORT)
             contexts.append(context)
-            watch = Watch(name)
-            watches.append(watch)
-            page = context.new_page()
-            page.set_default_timeout(CALL_TIMEOUT_MS)
-            page.on("pageerror", lambda error: watch.errors.append(str(error)))
-
-            def on_dialog(dialog) -> None:
-                watch.dialogs.append(dialog.message)
-                dialog.dismiss()
-
-            page.on("dialog", on_dialog)
-
-            def on_console(message) -> None:
-                if "Content Security Policy" in message.text:
-                    watch.csp.append(message.text)
-
-            page.on("console", on_console)
+            page = watched_page(context, name)
+            watches.append(page.watch)
             return page
 
         try:
